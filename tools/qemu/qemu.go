@@ -1,0 +1,361 @@
+// Package qemu runs Petrel disk images in QEMU for `buildctl boot` and the
+// end-to-end tests: UEFI (OVMF) or BIOS (SeaBIOS) firmware, an optional
+// config drive with user data, and the serial console captured to a writer, a
+// log file and an in-memory ring of recent lines that callers wait on.
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Firmware selects how the machine boots.
+type Firmware int
+
+// Firmware kinds.
+const (
+	UEFI Firmware = iota
+	BIOS
+)
+
+func (f Firmware) String() string {
+	if f == BIOS {
+		return "bios"
+	}
+	return "uefi"
+}
+
+// Well-known firmware files from Debian's ovmf package.
+const (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS.fd"
+)
+
+// Options describe one VM.
+type Options struct {
+	// Image is the raw disk image to boot.
+	Image string
+	// DataImage is an optional second disk (the split plan's data disk).
+	DataImage string
+	// Firmware is UEFI (default) or BIOS.
+	Firmware Firmware
+	// ConfigDrive is an optional extra disk image (user data).
+	ConfigDrive string
+	// Snapshot discards writes to Image when true; false writes through so
+	// that boot state persists across boots.
+	Snapshot bool
+	// MemoryMiB defaults to 1024.
+	MemoryMiB int
+	// ConsoleLog, if set, receives every console line.
+	ConsoleLog string
+	// Console, if set, receives every console line as it arrives.
+	Console io.Writer
+	// WorkDir holds the writable OVMF variable store; default a temp dir.
+	WorkDir string
+	// KVM selects hardware acceleration: nil means detect.
+	KVM *bool
+	// Binary defaults to qemu-system-x86_64.
+	Binary string
+}
+
+// VM is a running QEMU process. It is safe for concurrent use.
+type VM struct {
+	cmd     *exec.Cmd
+	start   time.Time
+	done    chan struct{}
+	waitErr error
+
+	mu     sync.Mutex
+	lines  []Line
+	notify chan struct{}
+	log    *os.File
+	tmp    string
+}
+
+// Line is one console line with the time since QEMU started.
+type Line struct {
+	At   time.Duration
+	Text string
+}
+
+// ErrExited is returned by WaitFor when QEMU exits before the pattern shows.
+var ErrExited = errors.New("qemu exited")
+
+// TimeoutError is returned by WaitFor when the pattern does not show in time.
+// Its message carries the last console lines.
+type TimeoutError struct {
+	Pattern string
+	After   time.Duration
+	Tail    []string
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("console did not show %q within %s; last console lines:\n  %s",
+		e.Pattern, e.After.Round(time.Second), strings.Join(e.Tail, "\n  "))
+}
+
+// KVMUsable reports whether /dev/kvm can run stock guests: it must exist and
+// the CPU must expose VMX or SVM (the PVM flavour of KVM on some cloud
+// machines cannot run stock kernels or OVMF).
+func KVMUsable() bool {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	if _, err := os.Stat("/sys/module/kvm_pvm"); err == nil {
+		return false
+	}
+	cpu, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return false
+	}
+	return regexp.MustCompile(`(?m)^flags\s*:.*\b(vmx|svm)\b`).Match(cpu)
+}
+
+// Args returns the QEMU command line for opts (without the binary).
+func Args(opts Options, varsPath string, kvm bool) []string {
+	mem := opts.MemoryMiB
+	if mem == 0 {
+		mem = 1024
+	}
+	args := []string{
+		"-m", fmt.Sprint(mem),
+		"-nodefaults", "-no-user-config", "-display", "none",
+		"-serial", "stdio", "-no-reboot",
+		"-machine", "q35",
+		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+		"-device", "virtio-rng-pci",
+	}
+	if kvm {
+		args = append(args, "-accel", "kvm", "-cpu", "host")
+	} else {
+		args = append(args, "-accel", "tcg")
+	}
+	if opts.Firmware == UEFI {
+		args = append(args,
+			"-drive", "if=pflash,format=raw,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,file="+varsPath)
+	}
+	snap := ""
+	if opts.Snapshot {
+		snap = ",snapshot=on"
+	}
+	args = append(args, "-drive", "file="+opts.Image+",format=raw,if=virtio"+snap)
+	if opts.DataImage != "" {
+		args = append(args, "-drive", "file="+opts.DataImage+",format=raw,if=virtio"+snap)
+	}
+	if opts.ConfigDrive != "" {
+		args = append(args, "-drive", "file="+opts.ConfigDrive+",format=raw,if=virtio,readonly=on")
+	}
+	return args
+}
+
+// Start launches QEMU. The VM stops when ctx is cancelled or Stop is called.
+func Start(ctx context.Context, opts Options) (*VM, error) {
+	if _, err := os.Stat(opts.Image); err != nil {
+		return nil, fmt.Errorf("open disk image: %w", err)
+	}
+	bin := opts.Binary
+	if bin == "" {
+		bin = "qemu-system-x86_64"
+	}
+	if _, err := exec.LookPath(bin); err != nil {
+		return nil, fmt.Errorf("find %s (Debian package qemu-system-x86): %w", bin, err)
+	}
+	vm := &VM{done: make(chan struct{}), notify: make(chan struct{})}
+	work := opts.WorkDir
+	if work == "" {
+		d, err := os.MkdirTemp("", "petrel-qemu-")
+		if err != nil {
+			return nil, fmt.Errorf("create work directory: %w", err)
+		}
+		vm.tmp, work = d, d
+	}
+	vars := filepath.Join(work, "OVMF_VARS.fd")
+	if opts.Firmware == UEFI {
+		if err := copyFile(OVMFVars, vars); err != nil {
+			vm.cleanup()
+			return nil, fmt.Errorf("copy OVMF variables (Debian package ovmf): %w", err)
+		}
+	}
+	kvm := false
+	if opts.KVM != nil {
+		kvm = *opts.KVM
+	} else {
+		kvm = KVMUsable()
+	}
+	if opts.ConsoleLog != "" {
+		f, err := os.Create(opts.ConsoleLog)
+		if err != nil {
+			vm.cleanup()
+			return nil, fmt.Errorf("create console log: %w", err)
+		}
+		vm.log = f
+	}
+	cmd := exec.CommandContext(ctx, bin, Args(opts, vars, kvm)...)
+	cmd.Stdin = nil
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		vm.cleanup()
+		return nil, fmt.Errorf("pipe qemu console: %w", err)
+	}
+	cmd.Stderr = cmd.Stdout
+	// Own process group, so that Stop and ctx cancellation end every child.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	vm.cmd = cmd
+	vm.start = time.Now()
+	if err := cmd.Start(); err != nil {
+		vm.cleanup()
+		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	go vm.read(out, opts.Console)
+	return vm, nil
+}
+
+func (vm *VM) read(r io.Reader, echo io.Writer) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		text := strings.TrimRight(sc.Text(), "\r")
+		text = stripANSI(text)
+		at := time.Since(vm.start)
+		vm.mu.Lock()
+		vm.lines = append(vm.lines, Line{At: at, Text: text})
+		if vm.log != nil {
+			fmt.Fprintf(vm.log, "[%8.3f] %s\n", at.Seconds(), text)
+		}
+		close(vm.notify)
+		vm.notify = make(chan struct{})
+		vm.mu.Unlock()
+		if echo != nil {
+			fmt.Fprintln(echo, text)
+		}
+	}
+	vm.waitErr = vm.cmd.Wait()
+	vm.mu.Lock()
+	if vm.log != nil {
+		vm.log.Close()
+		vm.log = nil
+	}
+	vm.mu.Unlock()
+	close(vm.done)
+	vm.cleanup()
+}
+
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\x1bc`)
+
+func stripANSI(s string) string { return ansi.ReplaceAllString(s, "") }
+
+// WaitFor waits until a console line matches re and returns it. Lines seen
+// before the call count, from index from on (use Len to skip earlier ones).
+func (vm *VM) WaitFor(ctx context.Context, re *regexp.Regexp, from int, timeout time.Duration) (Line, int, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		vm.mu.Lock()
+		for i := from; i < len(vm.lines); i++ {
+			if re.MatchString(vm.lines[i].Text) {
+				l := vm.lines[i]
+				vm.mu.Unlock()
+				return l, i, nil
+			}
+		}
+		from = len(vm.lines)
+		ch := vm.notify
+		vm.mu.Unlock()
+		select {
+		case <-ch:
+		case <-vm.done:
+			// Drain lines that arrived with the exit.
+			vm.mu.Lock()
+			n := len(vm.lines)
+			vm.mu.Unlock()
+			if from < n {
+				continue
+			}
+			return Line{}, from, fmt.Errorf("wait for %q: %w (%v); last console lines:\n  %s", re, ErrExited, vm.waitErr, strings.Join(vm.Tail(20), "\n  "))
+		case <-deadline.C:
+			return Line{}, from, &TimeoutError{Pattern: re.String(), After: timeout, Tail: vm.Tail(20)}
+		case <-ctx.Done():
+			return Line{}, from, fmt.Errorf("wait for %q: %w", re, ctx.Err())
+		}
+	}
+}
+
+// Len is the number of console lines seen so far.
+func (vm *VM) Len() int {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return len(vm.lines)
+}
+
+// Lines returns a copy of every console line seen so far.
+func (vm *VM) Lines() []Line {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return append([]Line(nil), vm.lines...)
+}
+
+// Tail returns the last n console lines.
+func (vm *VM) Tail(n int) []string {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	start := max(0, len(vm.lines)-n)
+	out := make([]string, 0, n)
+	for _, l := range vm.lines[start:] {
+		out = append(out, l.Text)
+	}
+	return out
+}
+
+// Done is closed when QEMU has exited.
+func (vm *VM) Done() <-chan struct{} { return vm.done }
+
+// Wait waits for QEMU to exit (for example after the guest powers off).
+func (vm *VM) Wait(ctx context.Context, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-vm.done:
+		return nil
+	case <-t.C:
+		return &TimeoutError{Pattern: "<qemu exit>", After: timeout, Tail: vm.Tail(20)}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop kills QEMU and waits for it to exit.
+func (vm *VM) Stop() {
+	if vm.cmd.Process != nil {
+		_ = syscall.Kill(-vm.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	<-vm.done
+}
+
+func (vm *VM) cleanup() {
+	if vm.tmp != "" {
+		os.RemoveAll(vm.tmp)
+	}
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
