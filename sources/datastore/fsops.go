@@ -1,0 +1,141 @@
+package datastore
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// tempPrefix starts every temporary file name. Encoded segments never start
+// with '.', so loaders skip these names and Open removes leftovers.
+const tempPrefix = ".tmp-"
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux.
+	return hex.EncodeToString(b)
+}
+
+// syncDir fsyncs a directory so that entries created, renamed or removed in
+// it are durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %q: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %q: %w", dir, err)
+	}
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents below root. With sync, the
+// parent of every created directory is fsynced so the new entry is durable.
+func mkdirAll(root, dir string, sync bool) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("create directory %q: outside %q", dir, root)
+	}
+	cur := root
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		if part == "." || part == "" {
+			continue
+		}
+		next := filepath.Join(cur, part)
+		err := os.Mkdir(next, 0o755)
+		switch {
+		case err == nil:
+			if sync {
+				if err := syncDir(cur); err != nil {
+					return err
+				}
+			}
+		case errors.Is(err, os.ErrExist):
+		default:
+			return fmt.Errorf("create directory %q: %w", next, err)
+		}
+		cur = next
+	}
+	return nil
+}
+
+// writeTemp writes data into a new temp file in dir, fsyncing it if sync
+// is set, and returns its path.
+func writeTemp(dir string, data []byte, sync bool) (string, error) {
+	tmp := filepath.Join(dir, tempPrefix+randomHex(8))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("create temp file in %q: %w", dir, err)
+	}
+	_, werr := f.Write(data)
+	if werr == nil && sync {
+		werr = f.Sync()
+	}
+	cerr := f.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("write temp file %q: %w", tmp, werr)
+	}
+	return tmp, nil
+}
+
+// writeAtomic replaces path with data: temp file in the same directory,
+// write, fsync, rename, fsync directory (the syncs only when sync is set).
+// Readers see either the old or the new content, never a torn one.
+func writeAtomic(root, path string, data []byte, sync bool) error {
+	dir := filepath.Dir(path)
+	if err := mkdirAll(root, dir, sync); err != nil {
+		return err
+	}
+	tmp, err := writeTemp(dir, data, sync)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("rename %q to %q: %w", tmp, path, err)
+	}
+	if sync {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+// removeFile removes path and then every parent up to (not including) stop
+// that became empty, like upstream. A missing file is not an error.
+func removeFile(stop, path string, sync bool) error {
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("remove %q: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	last := dir
+	for dir != stop && strings.HasPrefix(dir, stop+string(filepath.Separator)) {
+		if err := os.Remove(dir); err != nil {
+			if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+				break
+			}
+			return fmt.Errorf("remove directory %q: %w", dir, err)
+		}
+		dir = filepath.Dir(dir)
+		last = dir
+	}
+	if sync {
+		return syncDir(last)
+	}
+	return nil
+}
