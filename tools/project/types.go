@@ -1,5 +1,7 @@
 package project
 
+import "github.com/petrel-os/petrel/tools/spec"
+
 // This file holds the declarative model of a Petrel project. The loaders in
 // this package fill these structs from TOML and validate them; the builder,
 // the graph and the image assembler only read them.
@@ -67,6 +69,18 @@ type Tool struct {
 	// VersionArgs are the arguments that make Command print its version
 	// (default ["--version"]).
 	VersionArgs []string `toml:"version-args"`
+	// File is an absolute path that must exist, for tools that are files
+	// rather than commands (firmware, GRUB modules). Exactly one of Command
+	// and File is set.
+	File string `toml:"file"`
+}
+
+// Name returns Command, or File for file tools.
+func (t Tool) Name() string {
+	if t.Command != "" {
+		return t.Command
+	}
+	return t.File
 }
 
 // KitRef names a kit the project uses.
@@ -128,6 +142,9 @@ type Package struct {
 	// LocalFiles are the other files of Dir (patches, units, configs),
 	// relative to Dir, sorted. They are copied to SOURCES.
 	LocalFiles []string
+	// Spec is the parsed spec, with the macros of Project.Macros. Its Path
+	// is relative to the project root ("packages/os/os.spec").
+	Spec *spec.Spec
 }
 
 // ExternalFile is one [[external-files]] entry of package.toml. Exactly one
