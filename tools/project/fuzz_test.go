@@ -48,3 +48,24 @@ func FuzzDecodeVariant(f *testing.F) {
 		}
 	})
 }
+
+// TestRepoManifests validates the repository's own Twoliter.toml and
+// Makefile.toml.
+func TestRepoManifests(t *testing.T) {
+	t.Parallel()
+	for _, f := range []struct {
+		name   string
+		decode func(string, []byte) []error
+	}{
+		{"Twoliter.toml", func(n string, d []byte) []error { _, errs := decodeManifest(n, d); return errs }},
+		{"Makefile.toml", func(n string, d []byte) []error { _, errs := decodeMakefile(n, d); return errs }},
+	} {
+		data, err := os.ReadFile(filepath.Join("..", "..", f.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs := f.decode(f.name, data); len(errs) > 0 {
+			t.Errorf("%s: %v", f.name, errors.Join(errs...))
+		}
+	}
+}
