@@ -1,0 +1,264 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/petrel-os/petrel/sources/api"
+	"github.com/petrel-os/petrel/sources/datastore"
+)
+
+// Validator checks a settings patch: the nested object under "settings",
+// e.g. {"motd": "hi", "network": {"hostname": "x"}}. Its error message
+// (which names the key path) is returned to the client with status 400.
+type Validator interface {
+	Validate(settings map[string]any) error
+}
+
+// Applier renders configuration and restarts services after a commit.
+// changedKeys is nil when everything should be applied.
+type Applier interface {
+	Apply(ctx context.Context, changedKeys []string) error
+}
+
+// Rebooter reboots the host.
+type Rebooter interface {
+	Reboot(ctx context.Context) error
+}
+
+// Config holds a Server's dependencies. Store is required.
+type Config struct {
+	Store     *datastore.Store
+	Validator Validator // nil accepts every patch
+	Applier   Applier   // nil logs and does nothing
+	Rebooter  Rebooter  // nil makes /actions/reboot fail with 500
+	OS        api.OSRelease
+	Logger    *slog.Logger
+	// SocketGID is the group whose members may call the API besides root;
+	// negative admits only root.
+	SocketGID int
+	// MaxBodyBytes caps request bodies (413 above); 0 means api.MaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// Server serves the settings API. It is safe for concurrent use.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	auth authorizer
+	mux  *http.ServeMux
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Validator == nil {
+		cfg.Validator = permissive{}
+	}
+	if cfg.Applier == nil {
+		cfg.Applier = LogApplier{Logger: cfg.Logger}
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = api.MaxBodyBytes
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, auth: authorizer{gid: cfg.SocketGID, groups: procGroups}, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+type permissive struct{}
+
+func (permissive) Validate(map[string]any) error { return nil }
+
+// LogApplier is the default Applier: it only logs the changed keys.
+type LogApplier struct{ Logger *slog.Logger }
+
+// Apply logs the keys.
+func (a LogApplier) Apply(_ context.Context, keys []string) error {
+	a.Logger.Info("apply requested; no applier configured", "keys", keys)
+	return nil
+}
+
+// CommandApplier runs a thar-be-settings style program: with keys, it runs
+// "<Path> --daemon" with the keys as a JSON array on stdin; without, it runs
+// "<Path> --daemon --all".
+type CommandApplier struct{ Path string }
+
+// Apply runs the command and waits for it.
+func (a CommandApplier) Apply(ctx context.Context, keys []string) error {
+	args := []string{"--daemon"}
+	if keys == nil {
+		args = append(args, "--all")
+	}
+	cmd := exec.CommandContext(ctx, a.Path, args...)
+	if keys != nil {
+		in, err := encodeJSON(keys)
+		if err != nil {
+			return fmt.Errorf("encode changed keys: %w", err)
+		}
+		cmd.Stdin = strings.NewReader(string(in))
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("run config applier %s: %w: %s", a.Path, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// SystemctlRebooter reboots with "systemctl reboot --check-inhibitors=yes".
+type SystemctlRebooter struct{ Path string }
+
+// Reboot runs systemctl.
+func (r SystemctlRebooter) Reboot(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, r.Path, "reboot", "--check-inhibitors=yes").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("run %s reboot: %w: %s", r.Path, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Handler returns the HTTP handler, including the peer-credential check.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cred, _ := r.Context().Value(credKey{}).(peerCred)
+		if err := s.auth.allow(cred); err != nil {
+			s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "error", err)
+			writeError(w, http.StatusForbidden, "Forbidden: "+err.Error())
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// Listen creates the Unix socket at path, replacing a stale socket, then
+// sets its group to gid (if gid >= 0) and its mode to mode.
+func Listen(path string, gid int, mode os.FileMode) (*net.UnixListener, error) {
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen on %q: exists and is not a socket", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale socket %q: %w", path, err)
+		}
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen on %q: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if gid >= 0 {
+		if err := os.Chown(path, -1, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("set group of socket %q to %d: %w", path, gid, err)
+		}
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("set mode of socket %q: %w", path, err)
+	}
+	return ln, nil
+}
+
+// Serve serves ln until ctx is cancelled, then shuts down gracefully,
+// letting requests in flight finish for up to 5 seconds.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ConnContext:       connContext,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve API: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("shut down API server: %w", err)
+	}
+	return nil
+}
+
+// httpError is an error with the status code it is answered with.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(code int, format string, args ...any) error {
+	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// statusOf maps errors to HTTP status codes at the boundary.
+func statusOf(err error) int {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.code
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, datastore.ErrInvalidKey), errors.Is(err, datastore.ErrInvalidTransaction),
+		errors.Is(err, datastore.ErrInvalidValue), errors.Is(err, datastore.ErrConflict):
+		return http.StatusBadRequest
+	case errors.Is(err, datastore.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	io.WriteString(w, msg)
+}
+
+// handle adapts a handler returning (body, status, error): a nil body with
+// status 0 is 204, otherwise body is JSON-encoded.
+func (s *Server) handle(h func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := h(r)
+		if err != nil {
+			code := statusOf(err)
+			if code >= 500 {
+				s.log.Error("request failed", "method", r.Method, "uri", r.URL.RequestURI(), "error", err)
+			}
+			writeError(w, code, err.Error())
+			return
+		}
+		if body == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		data, err := encodeJSON(body)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, fmt.Sprintf("encode response: %v", err))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(data)
+	}
+}
