@@ -188,4 +188,3 @@ func copyFile(t testing.TB, src, dst string) {
 		t.Fatal(err)
 	}
 }
-
