@@ -1,0 +1,83 @@
+package builder
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// state is what a finished build leaves in
+// <BuildDir>/state/<arch>/packages/<pkg>/key: the cache key and the names
+// of the RPMs it produced in <BuildDir>/rpms/<pkg>/.
+type state struct {
+	Key  string
+	RPMs []string
+}
+
+func (s state) marshal() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "key %s\n", s.Key)
+	for _, r := range s.RPMs {
+		fmt.Fprintf(&b, "rpm %s\n", r)
+	}
+	return b.Bytes()
+}
+
+func readState(path string) (state, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return state{}, err
+	}
+	var s state
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		kind, val, _ := strings.Cut(sc.Text(), " ")
+		switch kind {
+		case "key":
+			s.Key = val
+		case "rpm":
+			if val == "" || strings.ContainsAny(val, "/\x00") {
+				return state{}, fmt.Errorf("read %q: bad rpm entry %q", path, val)
+			}
+			s.RPMs = append(s.RPMs, val)
+		}
+	}
+	if s.Key == "" {
+		return state{}, fmt.Errorf("read %q: no key", path)
+	}
+	return s, nil
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and
+// a rename, so readers see the old or the new content, never a mix.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create directory of %q: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("create temporary file for %q: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %q: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %q: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %q: %w", tmp.Name(), err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("set mode of %q: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename into %q: %w", path, err)
+	}
+	return nil
+}
