@@ -53,8 +53,8 @@ func (p *Project) Config(env func(string) string, o Overrides) (Config, error) {
 	if arch == "" {
 		arch, src = HostArch(), "host architecture"
 	}
-	if !slices.Contains(validArches, arch) {
-		probs.add(fmt.Errorf("%s: unknown architecture %q (valid: %s)", src, arch, strings.Join(validArches, ", ")))
+	if !slices.Contains(Arches(), arch) {
+		probs.add(fmt.Errorf("%s: unknown architecture %q (valid: %s)", src, arch, strings.Join(Arches(), ", ")))
 	}
 	c.Arch = arch
 

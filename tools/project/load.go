@@ -26,24 +26,9 @@ func Load(ctx context.Context, root string) (*Project, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve project root %q: %w", root, err)
 	}
-	l := &loader{p: &Project{
-		Root:     abs,
-		Packages: map[string]*Package{},
-		Kits:     map[string]*Kit{},
-		Variants: map[string]*Variant{},
-	}}
+	l := newLoader(abs)
 	p := l.p
-
-	if data, ok := l.read("Twoliter.toml"); ok {
-		var errs []error
-		p.Manifest, errs = decodeManifest("Twoliter.toml", data)
-		l.probs.errs = append(l.probs.errs, errs...)
-	}
-	if data, ok := l.read("Makefile.toml"); ok {
-		var errs []error
-		p.Make, errs = decodeMakefile("Makefile.toml", data)
-		l.probs.errs = append(l.probs.errs, errs...)
-	}
+	l.readManifests()
 	macros := p.Macros()
 
 	dirs, err := l.subdirs("packages")
@@ -79,6 +64,15 @@ func Load(ctx context.Context, root string) (*Project, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+func newLoader(root string) *loader {
+	return &loader{p: &Project{
+		Root:     root,
+		Packages: map[string]*Package{},
+		Kits:     map[string]*Kit{},
+		Variants: map[string]*Variant{},
+	}}
 }
 
 type loader struct {
@@ -333,4 +327,37 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// LoadManifests reads and validates only Twoliter.toml and Makefile.toml:
+// enough for Config, Macros and the host tools, and usable when packages
+// do not load. The returned project has no packages, kits or variants.
+func LoadManifests(ctx context.Context, root string) (*Project, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load manifests: %w", err)
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("resolve project root %q: %w", root, err)
+	}
+	l := newLoader(abs)
+	l.readManifests()
+	if err := l.probs.err(); err != nil {
+		return nil, err
+	}
+	return l.p, nil
+}
+
+// readManifests reads Twoliter.toml and Makefile.toml.
+func (l *loader) readManifests() {
+	if data, ok := l.read("Twoliter.toml"); ok {
+		var errs []error
+		l.p.Manifest, errs = decodeManifest("Twoliter.toml", data)
+		l.probs.errs = append(l.probs.errs, errs...)
+	}
+	if data, ok := l.read("Makefile.toml"); ok {
+		var errs []error
+		l.p.Make, errs = decodeMakefile("Makefile.toml", data)
+		l.probs.errs = append(l.probs.errs, errs...)
+	}
 }

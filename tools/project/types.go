@@ -194,7 +194,7 @@ type Variant struct {
 	ImageFormat string `toml:"image-format"`
 	// ImageLayout sizes the disk.
 	ImageLayout ImageLayout `toml:"image-layout"`
-	// ImageFeatures toggles features; see Features for the known ones.
+	// ImageFeatures toggles features; see FeatureDefaults for the known ones.
 	ImageFeatures map[string]bool `toml:"image-features"`
 	// OVFTemplate is the OVF template for vmdk variants, relative to Dir.
 	OVFTemplate string `toml:"ovf-template"`

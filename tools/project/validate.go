@@ -21,8 +21,8 @@ var (
 	debVersion = regexp.MustCompile(`^([0-9]+:)?[0-9][A-Za-z0-9.+~:-]*$`)
 )
 
-// Arches are the supported target architectures.
-var validArches = []string{"x86_64", "aarch64"}
+// Arches returns the supported target architectures.
+func Arches() []string { return []string{"x86_64", "aarch64"} }
 
 func validName(s string) bool { return nameRE.MatchString(s) }
 

@@ -8,13 +8,14 @@ import (
 	"strings"
 )
 
-// Image formats, partition plans and their defaults.
-var (
-	ImageFormats   = []string{"raw", "qcow2", "vmdk"}
-	PartitionPlans = []string{"split", "unified"}
-	// OSImageSizes are the valid os-image-size-gib values.
-	OSImageSizes = []int{2, 4}
-)
+// ImageFormats returns the valid image-format values.
+func ImageFormats() []string { return []string{"raw", "qcow2", "vmdk"} }
+
+// PartitionPlans returns the valid image-layout.partition-plan values.
+func PartitionPlans() []string { return []string{"split", "unified"} }
+
+// OSImageSizes returns the valid image-layout.os-image-size-gib values.
+func OSImageSizes() []int { return []int{2, 4} }
 
 // Defaults of variant.toml.
 const (
@@ -25,22 +26,24 @@ const (
 	DefaultPublishHintGiB   = 22
 )
 
-// Features are the known image features and their defaults.
-var Features = map[string]bool{
-	"in-place-updates":     true,
-	"host-containers":      true,
-	"ext4-root-partition":  false,
-	"debug-shell":          false,
-	"grub-set-private-var": false,
+// FeatureDefaults returns the known image features and their defaults.
+func FeatureDefaults() map[string]bool {
+	return map[string]bool{
+		"in-place-updates":     true,
+		"host-containers":      true,
+		"ext4-root-partition":  false,
+		"debug-shell":          false,
+		"grub-set-private-var": false,
+	}
 }
 
 // Feature reports whether the image feature name is on, applying the
-// defaults of Features. An unknown name is off.
+// defaults of FeatureDefaults. An unknown name is off.
 func (v *Variant) Feature(name string) bool {
 	if on, ok := v.ImageFeatures[name]; ok {
 		return on
 	}
-	return Features[name]
+	return FeatureDefaults()[name]
 }
 
 // decodeVariant decodes variant.toml, applies defaults and validates the
@@ -54,18 +57,18 @@ func decodeVariant(file string, data []byte) (*Variant, []error) {
 	var p problems
 	if v.ImageFormat == "" {
 		v.ImageFormat = DefaultImageFormat
-	} else if !slices.Contains(ImageFormats, v.ImageFormat) {
-		p.addf(file, "image-format: unknown format %q (valid: %s)", v.ImageFormat, strings.Join(ImageFormats, ", "))
+	} else if !slices.Contains(ImageFormats(), v.ImageFormat) {
+		p.addf(file, "image-format: unknown format %q (valid: %s)", v.ImageFormat, strings.Join(ImageFormats(), ", "))
 	}
 	lay := &v.ImageLayout
 	if lay.PartitionPlan == "" {
 		lay.PartitionPlan = DefaultPartitionPlan
-	} else if !slices.Contains(PartitionPlans, lay.PartitionPlan) {
-		p.addf(file, "image-layout.partition-plan: unknown plan %q (valid: %s)", lay.PartitionPlan, strings.Join(PartitionPlans, ", "))
+	} else if !slices.Contains(PartitionPlans(), lay.PartitionPlan) {
+		p.addf(file, "image-layout.partition-plan: unknown plan %q (valid: %s)", lay.PartitionPlan, strings.Join(PartitionPlans(), ", "))
 	}
 	if lay.OSImageSizeGiB == 0 {
 		lay.OSImageSizeGiB = DefaultOSImageSizeGiB
-	} else if !slices.Contains(OSImageSizes, lay.OSImageSizeGiB) {
+	} else if !slices.Contains(OSImageSizes(), lay.OSImageSizeGiB) {
 		p.addf(file, "image-layout.os-image-size-gib: expected 2 or 4, got %d", lay.OSImageSizeGiB)
 	}
 	if lay.DataImageSizeGiB == 0 {
@@ -78,17 +81,18 @@ func decodeVariant(file string, data []byte) (*Variant, []error) {
 	} else if lay.PublishImageSizeHintGiB < 1 {
 		p.addf(file, "image-layout.publish-image-size-hint-gib: expected at least 1, got %d", lay.PublishImageSizeHintGiB)
 	}
+	known := FeatureDefaults()
 	for _, name := range sortedKeys(v.ImageFeatures) {
-		if _, ok := Features[name]; !ok {
-			p.addf(file, "image-features.%s: unknown feature (valid: %s)", name, strings.Join(sortedKeys(Features), ", "))
+		if _, ok := known[name]; !ok {
+			p.addf(file, "image-features.%s: unknown feature (valid: %s)", name, strings.Join(sortedKeys(known), ", "))
 		}
 	}
 	if len(v.SupportedArches) == 0 {
-		p.addf(file, "supported-arches: missing (valid: %s)", strings.Join(validArches, ", "))
+		p.addf(file, "supported-arches: missing (valid: %s)", strings.Join(Arches(), ", "))
 	}
 	for i, a := range v.SupportedArches {
-		if !slices.Contains(validArches, a) {
-			p.addf(file, "supported-arches[%d]: unknown architecture %q (valid: %s)", i, a, strings.Join(validArches, ", "))
+		if !slices.Contains(Arches(), a) {
+			p.addf(file, "supported-arches[%d]: unknown architecture %q (valid: %s)", i, a, strings.Join(Arches(), ", "))
 		}
 	}
 	if len(v.Kits) == 0 {

@@ -57,17 +57,15 @@ func Packages(missing []Missing) []string {
 	return pkgs
 }
 
-// extraDirs are searched after PATH: system tools such as mkfs.ext4 live
-// in sbin directories that an unprivileged user's PATH may lack.
-var extraDirs = []string{"/usr/sbin", "/sbin"}
-
 // LookPath finds command in PATH, then in /usr/sbin and /sbin.
 func LookPath(command string) (string, error) {
 	p, err := exec.LookPath(command)
 	if err == nil {
 		return p, nil
 	}
-	for _, d := range extraDirs {
+	// System tools such as mkfs.ext4 live in sbin directories that an
+	// unprivileged user's PATH may lack.
+	for _, d := range []string{"/usr/sbin", "/sbin"} {
 		c := filepath.Join(d, command)
 		if st, serr := os.Stat(c); serr == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 			return c, nil
