@@ -1,0 +1,119 @@
+package bootstate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// mkESP makes a FAT image with mkfs.vfat and mtools, holding a grubenv in
+// /EFI/BOOT after many decoy files (so the directory spans clusters), and
+// returns the image and the grubenv content.
+func mkESP(t *testing.T, fatBits, kib int) (string, []byte) {
+	t.Helper()
+	for _, tool := range []struct{ name, pkg string }{{"mkfs.vfat", "dosfstools"}, {"mmd", "mtools"}, {"mcopy", "mtools"}} {
+		if _, err := exec.LookPath(tool.name); err != nil {
+			if _, err := os.Stat("/usr/sbin/" + tool.name); err != nil {
+				t.Fatalf("%s not found: install the Debian package %s", tool.name, tool.pkg)
+			}
+		}
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "esp.img")
+	run := func(name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1", "PATH=/usr/sbin:/sbin:"+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	run("mkfs.vfat", "-C", "-F", fmt.Sprint(fatBits), "-s", "1", img, fmt.Sprint(kib))
+	run("mmd", "-i", img, "::/EFI", "::/EFI/BOOT", "::/EFI/other")
+	var decoys []string
+	for i := 0; i < 40; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("D%02d.TXT", i))
+		if err := os.WriteFile(p, bytes.Repeat([]byte{byte(i)}, 700), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		decoys = append(decoys, p)
+	}
+	run("mcopy", append(append([]string{"-i", img}, decoys...), "::/EFI/BOOT/")...)
+	env, err := Initial().Env()
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, err := env.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "grubenv")
+	if err := os.WriteFile(p, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("mcopy", "-i", img, p, "::/EFI/BOOT/grubenv")
+	return img, content
+}
+
+func TestLocateEnv(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		bits, kib int
+	}{{12, 2048}, {16, 32768}, {32, 40000}} {
+		t.Run(fmt.Sprintf("FAT%d", tt.bits), func(t *testing.T) {
+			t.Parallel()
+			img, content := mkESP(t, tt.bits, tt.kib)
+			data, err := os.ReadFile(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Put the file system at 1 MiB into a "disk".
+			const base = 1 << 20
+			disk := append(make([]byte, base), data...)
+			dev := bytes.NewReader(disk)
+			ctx := context.Background()
+			off, err := LocateEnv(ctx, dev, base)
+			if err != nil {
+				t.Fatalf("LocateEnv: %v", err)
+			}
+			if !bytes.Equal(disk[off:off+BlockSize], content) {
+				t.Fatalf("LocateEnv = %d, but the sector there is not the grubenv", off)
+			}
+			s, _, err := Read(ctx, dev, off)
+			if err != nil || s != Initial() {
+				t.Errorf("Read at located offset = %+v, %v", s, err)
+			}
+			if _, _, err := LocateFile(ctx, dev, base, "/EFI/BOOT/missing"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("LocateFile(missing) = %v, want ErrNotFound", err)
+			}
+			if _, err := LocateEnv(ctx, dev, 0); err == nil {
+				t.Error("LocateEnv at offset 0 (no FAT) = nil, want error")
+			}
+			if off, size, err := LocateFile(ctx, dev, base, "/EFI/BOOT/D39.TXT"); err != nil || size != 700 || disk[off] != 39 {
+				t.Errorf("LocateFile(D39.TXT) = %d, %d, %v", off, size, err)
+			}
+		})
+	}
+}
+
+func FuzzLocateEnv(f *testing.F) {
+	// Seed: a minimal FAT12 boot sector plus a little data.
+	seed := make([]byte, 8192)
+	copy(seed[11:], []byte{0, 2, 1, 1, 0, 2, 16, 0, 16, 0xf8, 1, 0})
+	seed[510], seed[511] = 0x55, 0xaa
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 512 {
+			return
+		}
+		off, err := LocateEnv(context.Background(), bytes.NewReader(data), 0)
+		if err == nil && (off < 0 || off+BlockSize > int64(len(data))+BlockSize) {
+			t.Fatalf("LocateEnv = %d outside a %d-byte device", off, len(data))
+		}
+	})
+}
