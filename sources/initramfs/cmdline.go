@@ -1,0 +1,89 @@
+package initramfs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrCmdline is wrapped by errors about the kernel command line.
+var ErrCmdline = errors.New("invalid kernel command line")
+
+// Cmdline holds the kernel command line parameters /init acts on.
+type Cmdline struct {
+	DMCreate   string   // value of dm-mod.create=, quotes removed
+	Root       string   // root=, e.g. /dev/dm-0, /dev/mapper/root or PARTUUID=<uuid>
+	RootFSType string   // rootfstype=, may list several types separated by commas
+	RootFlags  string   // rootflags=, passed to mount(2) as data
+	Init       string   // init=, the program to execute in the new root
+	InitArgs   []string // arguments after "--", passed to init
+}
+
+// ParseCmdline parses the contents of /proc/cmdline. Words are separated by
+// white space; double quotes group words and are removed, as the kernel's
+// own parser does for `dm-mod.create="..."` and `"dm-mod.create=..."`. Every
+// word after a lone "--" is an argument for init. Later parameters override
+// earlier ones.
+func ParseCmdline(s string) (Cmdline, error) {
+	words, err := splitCmdline(s)
+	if err != nil {
+		return Cmdline{}, err
+	}
+	var c Cmdline
+	for i, w := range words {
+		if w == "--" {
+			c.InitArgs = append([]string{}, words[i+1:]...)
+			break
+		}
+		key, val, _ := strings.Cut(w, "=")
+		switch key {
+		case "dm-mod.create":
+			c.DMCreate = val
+		case "root":
+			c.Root = val
+		case "rootfstype":
+			c.RootFSType = val
+		case "rootflags":
+			c.RootFlags = val
+		case "init":
+			c.Init = val
+		}
+	}
+	if c.Init != "" && !strings.HasPrefix(c.Init, "/") {
+		return Cmdline{}, fmt.Errorf("%w: init=%q: expected an absolute path", ErrCmdline, c.Init)
+	}
+	return c, nil
+}
+
+// splitCmdline splits s into words the way the kernel's next_arg does,
+// dropping the quote characters.
+func splitCmdline(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord, inQuote := false, false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			inQuote = !inQuote
+			inWord = true
+		case !inQuote && (r == ' ' || r == '\t' || r == '\n' || r == '\r'):
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case r == 0:
+			return nil, fmt.Errorf("%w: contains a NUL byte", ErrCmdline)
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if inQuote {
+		return nil, fmt.Errorf("%w: unbalanced double quote", ErrCmdline)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}

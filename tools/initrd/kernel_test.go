@@ -1,0 +1,109 @@
+package initrd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// debianKernel is an extracted Debian kernel package.
+type debianKernel struct {
+	Vmlinuz   string // boot/vmlinuz-<kver>
+	ModuleDir string // lib/modules/<kver>
+}
+
+// needTool fails the test, naming the Debian package, if a tool is missing.
+func needTool(t testing.TB, tool, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Fatalf("%s not found: install the Debian package %s (apt-get install -y --no-install-recommends %s)", tool, pkg, pkg)
+	}
+}
+
+func run(t testing.TB, ctx context.Context, dir string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// fetchDebianKernel returns the kernel that linux-image-amd64 points to,
+// downloading it with apt-get download and unpacking it with dpkg-deb into
+// <user cache>/petrel-test/ on first use. A lock file keeps parallel test
+// processes from fetching it twice.
+func fetchDebianKernel(t testing.TB, ctx context.Context) debianKernel {
+	t.Helper()
+	needTool(t, "apt-get", "apt")
+	needTool(t, "dpkg-deb", "dpkg")
+	deps := run(t, ctx, "", "apt-cache", "depends", "linux-image-amd64")
+	pkg := ""
+	sc := bufio.NewScanner(strings.NewReader(deps))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "Depends: "); ok && strings.HasPrefix(v, "linux-image-") {
+			pkg = v
+			break
+		}
+	}
+	if pkg == "" {
+		t.Fatalf("apt-cache depends linux-image-amd64 names no linux-image-* package:\n%s", deps)
+	}
+	kver := strings.TrimPrefix(pkg, "linux-image-")
+
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	cache := filepath.Join(base, "petrel-test", pkg)
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(cache, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatalf("lock kernel cache: %v", err)
+	}
+	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
+
+	root := filepath.Join(cache, "root")
+	k := debianKernel{
+		Vmlinuz:   filepath.Join(root, "boot", "vmlinuz-"+kver),
+		ModuleDir: filepath.Join(root, "lib", "modules", kver),
+	}
+	if _, err := os.Stat(k.Vmlinuz); err == nil {
+		return k
+	}
+	dl, err := os.MkdirTemp(cache, "download-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dl)
+	run(t, ctx, dl, "apt-get", "download", pkg)
+	debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("apt-get download %s left %d .deb files", pkg, len(debs))
+	}
+	tmp := filepath.Join(dl, "root")
+	run(t, ctx, "", "dpkg-deb", "-x", debs[0], tmp)
+	if _, err := os.Stat(filepath.Join(tmp, "boot", "vmlinuz-"+kver)); err != nil {
+		t.Fatalf("%s holds no boot/vmlinuz-%s: %v", debs[0], kver, err)
+	}
+	os.RemoveAll(root)
+	if err := os.Rename(tmp, root); err != nil {
+		t.Fatal(fmt.Errorf("install kernel into cache: %w", err))
+	}
+	return k
+}
