@@ -257,7 +257,7 @@ func (l *loader) loadVariant(name string) *Variant {
 	v.Dir = filepath.Join(l.p.Root, "variants", name)
 	v.Path = filepath.Join(v.Dir, "variant.toml")
 	if !validName(name) {
-		l.probs.addf(path.Join("variants", name), "invalid variant name %q: expected lower-case letters, digits and '-'", name)
+		l.probs.addf(path.Join("variants", name), "invalid variant name %q: expected lower-case letters, digits, '.', '+' and '-'", name)
 	}
 	l.checkVariant(rel, v)
 	return v
