@@ -82,4 +82,3 @@ func loadModule(path string) error {
 	}
 	return nil
 }
-

@@ -1,0 +1,68 @@
+package initramfs
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseCmdline(t *testing.T) {
+	const table = "root,,,ro,0 8 verity 1 PARTUUID=a/PARTNROFF=1 PARTUUID=a/PARTNROFF=2 4096 4096 1 1 sha256 aa bb 2 restart_on_corruption ignore_zero_blocks"
+	for _, tt := range []struct {
+		name string
+		in   string
+		want Cmdline
+	}{
+		{
+			name: "quotes after the equals sign, init arguments",
+			in:   `console=ttyS0 dm-mod.create="` + table + `" root=/dev/dm-0 rootfstype=erofs -- systemd.log_color=0 x` + "\n",
+			want: Cmdline{DMCreate: table, Root: "/dev/dm-0", RootFSType: "erofs", InitArgs: []string{"systemd.log_color=0", "x"}},
+		},
+		{
+			name: "quote before the key, as GRUB passes it",
+			in:   `"dm-mod.create=` + table + `" root=/dev/dm-0 init=/usr/lib/systemd/systemd rootflags=noatime`,
+			want: Cmdline{DMCreate: table, Root: "/dev/dm-0", Init: "/usr/lib/systemd/systemd", RootFlags: "noatime"},
+		},
+		{
+			name: "later wins, no init args",
+			in:   "root=/dev/vda3 root=/dev/vda4 --",
+			want: Cmdline{Root: "/dev/vda4", InitArgs: []string{}},
+		},
+		{name: "empty", in: "", want: Cmdline{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseCmdline(tt.in)
+			if err != nil {
+				t.Fatalf("ParseCmdline(%q): %v", tt.in, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("ParseCmdline(%q) =\n%+v\nwant\n%+v", tt.in, got, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{`dm-mod.create="root`, "init=sbin/init", "a\x00b"} {
+		if _, err := ParseCmdline(bad); !errors.Is(err, ErrCmdline) {
+			t.Errorf("ParseCmdline(%q) error = %v, want ErrCmdline", bad, err)
+		}
+	}
+}
+
+func FuzzParseCmdline(f *testing.F) {
+	f.Add(`console=ttyS0 "dm-mod.create=root,,,ro,0 8 zero" root=/dev/dm-0 -- a b`)
+	f.Add(`a="b c" -- "d e"`)
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCmdline(s)
+		if err != nil {
+			if !errors.Is(err, ErrCmdline) {
+				t.Fatalf("ParseCmdline(%q) error %v does not wrap ErrCmdline", s, err)
+			}
+			return
+		}
+		for _, v := range append([]string{c.DMCreate, c.Root, c.Init}, c.InitArgs...) {
+			if strings.ContainsRune(v, '"') {
+				t.Fatalf("ParseCmdline(%q) left a quote in %q", s, v)
+			}
+		}
+	})
+}
