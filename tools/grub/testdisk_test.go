@@ -270,3 +270,5 @@ func boot(t *testing.T, fw firmware, disk string) string {
 	}
 	return console.String()
 }
+
+func sleepSecond() { time.Sleep(1100 * time.Millisecond) }
