@@ -1,0 +1,288 @@
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/petrel-os/petrel/sources/apiclient"
+	"github.com/petrel-os/petrel/sources/datastore"
+)
+
+// peerEnv makes the test binary act as an unprivileged API client.
+const peerEnv = "APISERVER_TEST_PEER_SOCKET"
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(peerEnv); sock != "" {
+		c := apiclient.New(sock)
+		code, body, err := c.Raw(context.Background(), http.MethodGet, "/settings", nil)
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println(code, string(body))
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestAuthorizer(t *testing.T) {
+	t.Parallel()
+	a := authorizer{gid: 274, groups: func(pid int) ([]int, error) {
+		if pid == 7 {
+			return []int{10, 274}, nil
+		}
+		return []int{10}, nil
+	}}
+	for _, tt := range []struct {
+		name string
+		cred peerCred
+		ok   bool
+	}{
+		{"root", peerCred{ok: true, pid: 1, uid: 0, gid: 0}, true},
+		{"primary group", peerCred{ok: true, pid: 2, uid: 1000, gid: 274}, true},
+		{"supplementary group", peerCred{ok: true, pid: 7, uid: 1000, gid: 1000}, true},
+		{"stranger", peerCred{ok: true, pid: 3, uid: 1000, gid: 1000}, false},
+		{"unknown peer", peerCred{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := a.allow(tt.cred); (err == nil) != tt.ok {
+				t.Errorf("allow(%+v) = %v, want ok=%v", tt.cred, err, tt.ok)
+			}
+		})
+	}
+	if err := (authorizer{gid: -1}).allow(peerCred{ok: true, uid: 5, gid: 5}); err == nil {
+		t.Errorf("gid -1 admitted uid 5")
+	}
+}
+
+// TestPeerCredForbidden connects as uid 65534 through a world-writable
+// socket: SO_PEERCRED must refuse it with 403.
+func TestPeerCredForbidden(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatalf("this test must run as root to start a client as uid 65534 (it runs as root in CI)")
+	}
+	h := startServer(t, nil, 0o666)
+	if err := os.Chmod(filepath.Dir(h.socket), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test binary's own directory is private; run a copy.
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := filepath.Join(filepath.Dir(h.socket), "peer.test")
+	if err := os.WriteFile(peer, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(peer, "-test.run=^$")
+	cmd.Env = append(os.Environ(), peerEnv+"="+h.socket)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("peer client: %v: %s", err, out)
+	}
+	if !strings.HasPrefix(string(out), "403 Forbidden: uid 65534 is not root") {
+		t.Errorf("unprivileged peer got %q, want 403", out)
+	}
+	code, _, err := h.client.Raw(context.Background(), http.MethodGet, "/settings", nil)
+	if err != nil || code != 200 {
+		t.Errorf("root peer got %d, %v", code, err)
+	}
+}
+
+// TestMainNotifiesAndShutsDown runs Main with a fake systemd notify socket.
+func TestMainNotifiesAndShutsDown(t *testing.T) {
+	dir := shortTempDir(t)
+	cur, err := datastore.Create(filepath.Join(dir, "ds"), "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notifyPath := filepath.Join(dir, "notify")
+	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	t.Setenv("NOTIFY_SOCKET", notifyPath)
+	sock := filepath.Join(dir, "api.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"--datastore-path", cur, "--socket-path", sock, "--socket-gid", "0", "--os-release", filepath.Join(dir, "none")}, &stderr, &stderr)
+	}()
+	buf := make([]byte, 64)
+	nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, err := nc.Read(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		cancel()
+		t.Fatalf("notify = %q, %v; stderr: %s", buf[:n], err, stderr.String())
+	}
+	st, err := os.Stat(sock)
+	if err != nil || st.Mode().Perm() != 0o660 || st.Mode()&os.ModeSocket == 0 {
+		t.Errorf("socket mode = %v, %v, want socket 0660", st.Mode(), err)
+	}
+	c := apiclient.New(sock)
+	if _, err := c.Get(context.Background(), ""); err != nil {
+		t.Errorf("Get: %v", err)
+	}
+	c.Close()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("Main = %d, want 0; stderr: %s", code, stderr.String())
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket left behind: %v", err)
+	}
+	if code := Main(context.Background(), []string{"--bogus"}, &stderr, &stderr); code != 2 {
+		t.Errorf("Main(--bogus) = %d, want 2", code)
+	}
+	if code := Main(context.Background(), []string{"--datastore-path", filepath.Join(dir, "missing")}, &stderr, &stderr); code != 1 {
+		t.Errorf("Main(missing datastore) = %d, want 1", code)
+	}
+}
+
+// buildServer compiles cmd/apiserver.
+func buildServer(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "apiserver")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/petrel-os/petrel/cmd/apiserver")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build apiserver: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func waitForSocket(t *testing.T, c *apiclient.Client, proc *os.Process) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if code, _, err := c.Raw(context.Background(), http.MethodGet, "/tx/list", nil); err == nil && code == 200 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	proc.Kill()
+	t.Fatalf("apiserver did not come up")
+}
+
+// TestCrashAtomicity SIGKILLs the real apiserver binary at random moments
+// during a stream of multi-key commits and checks after each restart that
+// no transaction is half applied and no acknowledged commit is lost.
+func TestCrashAtomicity(t *testing.T) {
+	dir := shortTempDir(t)
+	bin := buildServer(t, dir)
+	cur, err := datastore.Create(filepath.Join(dir, "ds"), "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "api.sock")
+	const kills = 40
+	acked := -1 // highest generation whose commit returned 200
+	gen := 0
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range kills {
+		cmd := exec.Command(bin, "--datastore-path", cur, "--socket-path", sock, "--socket-gid", "0", "--log-level", "error")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c := apiclient.New(sock)
+		waitForSocket(t, c, cmd.Process)
+		checkGeneration(t, c, round, acked, gen)
+		killAt := time.Now().Add(time.Duration(rng.IntN(150)+5) * time.Millisecond)
+		errc := make(chan error, 1)
+		go func() {
+			time.Sleep(time.Until(killAt))
+			errc <- cmd.Process.Signal(syscall.SIGKILL)
+		}()
+		for {
+			gen++
+			tx := fmt.Sprintf("gen-%d", gen)
+			patch := map[string]any{"crash": map[string]any{"a": map[string]any{"k": gen}, "b": map[string]any{"k": gen}, "c": gen, "d": gen}}
+			// Both calls fail once the server is killed.
+			if err := c.Set(context.Background(), tx, patch); err != nil {
+				break
+			}
+			if _, err := c.Commit(context.Background(), tx); err != nil {
+				break
+			}
+			acked = gen
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		c.Close()
+	}
+	cmd := exec.Command(bin, "--datastore-path", cur, "--socket-path", sock, "--socket-gid", "0", "--log-level", "error")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := apiclient.New(sock)
+	waitForSocket(t, c, cmd.Process)
+	checkGeneration(t, c, kills, acked, gen)
+	c.Close()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("apiserver exit after SIGTERM: %v", err)
+	}
+	if acked < kills {
+		t.Errorf("only %d commits acknowledged over %d runs; the crash test exercised too little", acked, kills)
+	}
+	t.Logf("%d kills, %d commits acknowledged, %d attempted", kills, acked, gen)
+}
+
+// checkGeneration asserts that the four crash.* keys hold one generation g
+// with acked <= g <= attempted (or are all absent before any ack).
+func checkGeneration(t *testing.T, c *apiclient.Client, round, acked, attempted int) {
+	t.Helper()
+	_, body, err := c.Raw(context.Background(), http.MethodGet, "/settings?prefix=crash", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Crash *struct {
+			A struct{ K *int } `json:"a"`
+			B struct{ K *int } `json:"b"`
+			C *int             `json:"c"`
+			D *int             `json:"d"`
+		} `json:"crash"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("round %d: decode %s: %v", round, body, err)
+	}
+	if got.Crash == nil {
+		if acked >= 0 {
+			t.Fatalf("round %d: acknowledged generation %d lost: %s", round, acked, body)
+		}
+		return
+	}
+	vals := []*int{got.Crash.A.K, got.Crash.B.K, got.Crash.C, got.Crash.D}
+	for _, v := range vals {
+		if v == nil || *v != *vals[0] {
+			t.Fatalf("round %d: half-applied transaction: %s", round, body)
+		}
+	}
+	if g := *vals[0]; g < acked || g > attempted {
+		t.Fatalf("round %d: generation %d outside [acked %d, attempted %d]", round, g, acked, attempted)
+	}
+}
+
