@@ -1,0 +1,188 @@
+package fat
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func requireTools(t *testing.T) {
+	t.Helper()
+	for tool, pkg := range map[string]string{"mkfs.vfat": "dosfstools", "mcopy": "mtools", "mdel": "mtools", "mmd": "mtools"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: install the Debian package %s", tool, pkg)
+		}
+	}
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
+
+// mkImage makes a FAT image with mkfs.vfat and mtools: EFI/BOOT/grubenv
+// (a lower-case long name), a large file, and a file that is fragmented
+// because it was written into the hole a deleted file left.
+func mkImage(t *testing.T, fatBits string, sizeKiB string) (img string, files map[string][]byte) {
+	t.Helper()
+	requireTools(t)
+	dir := t.TempDir()
+	img = filepath.Join(dir, "esp.img")
+	run(t, "mkfs.vfat", "-C", "-F", fatBits, "-S", "512", "-s", "1", "-i", "12345678", img, sizeKiB)
+	files = map[string][]byte{
+		"EFI/BOOT/grubenv":     append([]byte("# GRUB Environment Block\n"), bytes.Repeat([]byte("#"), 512-25)...),
+		"EFI/BOOT/BOOTX64.EFI": bytes.Repeat([]byte("shim"), 5000),
+		"hole":                 bytes.Repeat([]byte("h"), 1000),
+		"after":                bytes.Repeat([]byte("a"), 100),
+		"frag":                 bytes.Repeat([]byte("f"), 3000),
+	}
+	run(t, "mmd", "-i", img, "::/EFI", "::/EFI/BOOT")
+	for _, name := range []string{"EFI/BOOT/grubenv", "EFI/BOOT/BOOTX64.EFI", "hole", "after"} {
+		src := filepath.Join(dir, strings.ReplaceAll(name, "/", "_"))
+		if err := os.WriteFile(src, files[name], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "mcopy", "-i", img, src, "::/"+name)
+	}
+	run(t, "mdel", "-i", img, "::/hole")
+	delete(files, "hole")
+	src := filepath.Join(dir, "frag")
+	if err := os.WriteFile(src, files["frag"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "mcopy", "-i", img, src, "::/frag")
+	return img, files
+}
+
+func TestFindFileOnMkfsImages(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		bits, sizeKiB string
+		want          Type
+	}{
+		{"12", "1024", FAT12},
+		{"16", "8192", FAT16},
+		{"32", "40960", FAT32},
+	} {
+		t.Run("FAT"+tt.bits, func(t *testing.T) {
+			t.Parallel()
+			img, files := mkImage(t, tt.bits, tt.sizeKiB)
+			raw, err := os.ReadFile(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Put the filesystem at an offset, as in a disk image.
+			const off = 1 << 20
+			disk := append(make([]byte, off), raw...)
+			r := bytes.NewReader(disk)
+			fs, err := Open(r, off)
+			if err != nil || fs.Type != tt.want {
+				t.Fatalf("Open = %v, %v; want type %v", fs, err, tt.want)
+			}
+			for name, data := range files {
+				o, n, err := FindFile(r, off, strings.ToUpper(name))
+				// mtools reuses the hole on FAT12/16; on FAT32 it follows
+				// the FSInfo next-free hint, so frag stays contiguous there.
+				if name == "frag" && tt.want != FAT32 {
+					if !errors.Is(err, ErrFragmented) {
+						t.Errorf("FindFile(frag) = %d, %d, %v; want ErrFragmented", o, n, err)
+					}
+					continue
+				}
+				if err != nil || n != int64(len(data)) || !bytes.Equal(disk[o:o+n], data) {
+					t.Errorf("FindFile(%s) = %d, %d, %v; want the file's %d bytes", name, o, n, err, len(data))
+				}
+			}
+			if o, _, _ := FindFile(r, off, "EFI/BOOT/grubenv"); o%512 != 0 {
+				t.Errorf("grubenv at %d, not sector-aligned", o)
+			}
+			for _, tc := range []struct {
+				path string
+				want error
+			}{
+				{"EFI/BOOT/missing", ErrNotFound},
+				{"EFI/BOOT", ErrIsDir},
+				{"after/x", ErrNotFound},
+			} {
+				if _, _, err := FindFile(r, off, tc.path); !errors.Is(err, tc.want) {
+					t.Errorf("FindFile(%q) = %v, want %v", tc.path, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestOpenNamesBadField(t *testing.T) {
+	t.Parallel()
+	img, _ := mkImage(t, "16", "8192")
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		mutate func(b []byte)
+		want   string
+	}{
+		{"signature", func(b []byte) { b[511] = 0 }, "Signature"},
+		{"bytes per sector", func(b []byte) { b[11], b[12] = 0, 3 }, "BytesPerSector"},
+		{"sectors per cluster", func(b []byte) { b[13] = 3 }, "SectorsPerCluster"},
+		{"FAT size", func(b []byte) { b[22], b[23] = 1, 0 }, "FATSize"},
+		{"total sectors", func(b []byte) { b[19], b[20] = 10, 0 }, "TotalSectors"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := bytes.Clone(raw)
+			tt.mutate(b)
+			_, err := Open(bytes.NewReader(b), 0)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open = %v, want ErrInvalid naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzFindFile(f *testing.F) {
+	// A tiny FAT12 image made by hand keeps the corpus small: boot
+	// sector, one FAT, a 16-entry root directory and 8 data sectors.
+	img := make([]byte, 512*12)
+	b := img[:512]
+	copy(b, []byte{0xEB, 0x3C, 0x90})
+	b[11], b[12] = 0, 2 // 512 bytes per sector
+	b[13] = 1
+	b[14] = 1 // reserved
+	b[16] = 1 // FATs
+	b[17] = 16
+	b[19] = 12
+	b[21] = 0xF8
+	b[22] = 1
+	b[510], b[511] = 0x55, 0xAA
+	fat := img[512:1024]
+	copy(fat, []byte{0xF8, 0xFF, 0xFF, 0xFF, 0x0F}) // cluster 2: EOC
+	root := img[1024:]
+	copy(root, "GRUBENV    ")
+	root[11] = AttrArchive
+	root[26] = 2
+	root[28] = 5
+	copy(img[1536:], "hello")
+	f.Add(img, "grubenv")
+	f.Add(img, "EFI/BOOT/grubenv")
+	f.Fuzz(func(t *testing.T, data []byte, path string) {
+		r := bytes.NewReader(data)
+		off, size, err := FindFile(r, 0, path)
+		if err != nil {
+			return
+		}
+		if off < 0 || size < 0 {
+			t.Fatalf("FindFile = %d, %d", off, size)
+		}
+	})
+}
