@@ -22,7 +22,7 @@ import (
 type Compression string
 
 const (
-	Gzip Compression = "gzip" // default; compress/gzip, best compression, no name or time in the header
+	Gzip Compression = "gzip" // default; compress/gzip level 6, no name or time in the header
 	Zstd Compression = "zstd" // klauspost/compress/zstd, single-threaded for stable output
 	None Compression = "none" // plain cpio, for inspection
 )
@@ -160,7 +160,7 @@ func (o Options) validate() error {
 func compressor(out io.Writer, c Compression) (io.Writer, func() error, error) {
 	switch c {
 	case "", Gzip:
-		zw, err := gzip.NewWriterLevel(out, gzip.BestCompression)
+		zw, err := gzip.NewWriterLevel(out, gzip.DefaultCompression)
 		if err != nil {
 			return nil, nil, fmt.Errorf("start gzip: %w", err)
 		}
