@@ -54,7 +54,29 @@ type cli struct {
 	verbose        bool
 }
 
+// withDefaultSubcommand inserts "raw" after the global flags when no
+// subcommand is named, as upstream makes raw the default.
+func withDefaultSubcommand(args []string) []string {
+	i := 0
+	for i < len(args) {
+		switch a := args[i]; {
+		case a == "-s" || a == "--socket-path" || a == "--log-level":
+			i += 2
+			continue
+		case a == "-v" || a == "--verbose" || strings.HasPrefix(a, "--socket-path=") || strings.HasPrefix(a, "--log-level="):
+			i++
+			continue
+		}
+		break
+	}
+	if i >= len(args) || !strings.HasPrefix(args[i], "-") || args[i] == "-h" || args[i] == "--help" {
+		return args
+	}
+	return append(append(append([]string(nil), args[:i]...), "raw"), args[i:]...)
+}
+
 func (c *cli) run(ctx context.Context, args []string) error {
+	args = withDefaultSubcommand(args)
 	fs := pflag.NewFlagSet("apiclient", pflag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.SetInterspersed(false)

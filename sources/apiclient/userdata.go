@@ -44,7 +44,7 @@ func ParseUserData(name string, data []byte) (map[string]any, error) {
 		if jsonErr := dec.Decode(&doc); jsonErr != nil || doc == nil {
 			var pe toml.ParseError
 			if errors.As(tomlErr, &pe) {
-				tomlErr = errors.New(pe.ErrorWithPosition())
+				tomlErr = fmt.Errorf("line %d, column %d: %s", pe.Position.Line, pe.Position.Col, pe.Message)
 			}
 			return nil, fmt.Errorf("parse %s: neither TOML (%w) nor JSON (%v)", name, tomlErr, jsonErr)
 		}
