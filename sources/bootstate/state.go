@@ -27,6 +27,24 @@ func (b Bank) String() string {
 	return "Bank(" + strconv.Itoa(int(b)) + ")"
 }
 
+// MarshalText encodes the bank as "A" or "B".
+func (b Bank) MarshalText() ([]byte, error) {
+	if !b.Valid() {
+		return nil, fmt.Errorf("marshal bank %d: %w", int(b), ErrInvalidBank)
+	}
+	return []byte(b.String()), nil
+}
+
+// UnmarshalText accepts what ParseBank accepts.
+func (b *Bank) UnmarshalText(text []byte) error {
+	v, err := ParseBank(string(text))
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
 // Other returns the other bank.
 func (b Bank) Other() Bank {
 	if b == BankA {

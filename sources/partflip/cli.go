@@ -1,0 +1,210 @@
+package partflip
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/petrel-os/petrel/sources/bootstate"
+)
+
+// Main runs the partflip command line with args (without the program name)
+// and returns the exit code: 0 on success, 1 on failure, 2 on bad usage.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{opts: DefaultOptions(), stdout: stdout,
+		log: slog.New(slog.NewTextHandler(stderr, nil)).With("component", "partflip")}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "partflip: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stderr, "partflip: %v\n", err)
+	return 1
+}
+
+var errUsage = errors.New("usage")
+
+type app struct {
+	opts   Options
+	stdout io.Writer
+	log    *slog.Logger
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "partflip",
+		Short:         "Show and change the A/B boot state kept in the grubenv block on the EFI system partition",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
+	f := root.PersistentFlags()
+	f.StringVar(&a.opts.Disk, "disk", "", "OS disk or disk image (default: the disk with an EFI system partition)")
+	f.Int64Var(&a.opts.ESPOffset, "esp-offset", -1, "byte offset of the EFI system partition on --disk; negative: from the GPT")
+	f.Int64Var(&a.opts.EnvOffset, "env-offset", -1, "absolute byte offset of the grubenv sector; negative: find EFI/BOOT/grubenv on the ESP")
+	f.StringVar(&a.opts.Booted, "booted", "", "booted bank A or B (default: from the PARTUUID on the kernel command line)")
+	f.StringVar(&a.opts.CmdlinePath, "cmdline", a.opts.CmdlinePath, "kernel command line file")
+	f.StringVar(&a.opts.SysBlockDir, "sys-block", a.opts.SysBlockDir, "sysfs block class directory used to find the disk")
+	f.StringVar(&a.opts.DevDir, "dev", a.opts.DevDir, "device directory used to find the disk")
+	for _, hidden := range []string{"cmdline", "sys-block", "dev"} {
+		_ = f.MarkHidden(hidden)
+	}
+	root.AddCommand(a.statusCmd())
+	for _, t := range []struct {
+		use, short string
+		fn         func(bootstate.State, bootstate.Bank) (bootstate.State, error)
+	}{
+		{"mark-successful-boot", "Mark the booted bank successful", bootstate.MarkSuccessful},
+		{"clear-inactive", "Zero the inactive bank's priority, tries and successful flag", bootstate.ClearInactive},
+		{"mark-inactive-valid", "Give the inactive bank one boot try", bootstate.MarkInactiveValid},
+		{"upgrade-to-inactive", "Boot the inactive bank next (priority 2), keeping the booted one as fallback", bootstate.UpgradeToInactive},
+		{"cancel-upgrade", "Undo upgrade-to-inactive", bootstate.CancelUpgrade},
+		{"rollback-to-inactive", "Boot the inactive bank next if it booted before or has tries left", bootstate.RollbackToInactive},
+	} {
+		root.AddCommand(a.transitionCmd(t.use, t.short, t.fn))
+	}
+	return root
+}
+
+// Status is the JSON form of `partflip status --json`.
+type Status struct {
+	Disk      string              `json:"disk"`
+	EnvOffset int64               `json:"env_offset"`
+	Booted    *bootstate.Bank     `json:"booted"`
+	A         bootstate.BankState `json:"a"`
+	B         bootstate.BankState `json:"b"`
+	// Next is the bank the bootloader will pick; NextSpendsTry and
+	// NextFallback describe that boot as bootstate.Next does.
+	Next          bootstate.Bank `json:"next"`
+	NextSpendsTry bool           `json:"next_spends_try"`
+	NextFallback  bool           `json:"next_fallback"`
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show both banks' priority, tries left and successful flag, and the booted bank",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			loc, err := resolve(ctx, a.opts)
+			if err != nil {
+				return err
+			}
+			st, err := readState(ctx, loc)
+			if err != nil {
+				return err
+			}
+			d := bootstate.Next(st)
+			s := Status{Disk: loc.disk, EnvOffset: loc.envOffset, A: st.A, B: st.B, Next: d.Bank, NextSpendsTry: d.SpentTry, NextFallback: d.Fallback}
+			if loc.bootedOK {
+				b := loc.booted
+				s.Booted = &b
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			return writeStatus(a.stdout, s, loc.bootedWhy)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func writeStatus(w io.Writer, s Status, bootedWhy string) error {
+	yes := map[bool]string{true: "yes", false: "no"}
+	booted := "unknown (" + bootedWhy + ")"
+	if s.Booted != nil {
+		booted = s.Booted.String()
+	}
+	var err error
+	pr := func(format string, args ...any) {
+		if err == nil {
+			_, err = fmt.Fprintf(w, format, args...)
+		}
+	}
+	pr("disk:      %s\n", s.Disk)
+	pr("grubenv:   offset %d\n", s.EnvOffset)
+	pr("booted:    %s\n", booted)
+	for _, b := range []bootstate.Bank{bootstate.BankA, bootstate.BankB} {
+		bs := s.A
+		if b == bootstate.BankB {
+			bs = s.B
+		}
+		pr("bank %s:    priority %d  tries %d  successful %s\n", b, bs.Priority, bs.TriesLeft, yes[bs.Successful])
+	}
+	note := ""
+	switch {
+	case s.NextFallback:
+		note = " (no bank is bootable; booted anyway)"
+	case s.NextSpendsTry:
+		note = " (spends a try)"
+	}
+	pr("next boot: %s%s\n", s.Next, note)
+	return err
+}
+
+func (a *app) transitionCmd(use, short string, fn func(bootstate.State, bootstate.Bank) (bootstate.State, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			loc, err := resolve(ctx, a.opts)
+			if err != nil {
+				return err
+			}
+			if !loc.bootedOK {
+				return fmt.Errorf("%s: %w: %s; pass --booted", use, ErrBootedUnknown, loc.bootedWhy)
+			}
+			f, err := openForWrite(loc.disk)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			before, after, err := bootstate.Update(ctx, f, loc.envOffset, func(s bootstate.State) (bootstate.State, error) {
+				return fn(s, loc.booted)
+			})
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w", use, loc.disk, err)
+			}
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("close %s: %w", loc.disk, err)
+			}
+			a.log.Info("boot state changed", "op", use, "disk", loc.disk, "booted", loc.booted.String(),
+				slog.Any("before", before), slog.Any("after", after))
+			return nil
+		},
+	}
+}
+
+func readState(ctx context.Context, loc *location) (bootstate.State, error) {
+	f, err := openForRead(loc.disk)
+	if err != nil {
+		return bootstate.State{}, err
+	}
+	defer f.Close()
+	s, _, err := bootstate.Read(ctx, f, loc.envOffset)
+	if err != nil {
+		return bootstate.State{}, fmt.Errorf("read boot state of %s: %w", loc.disk, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package partflip
+
+// oDirect is not used outside Linux.
+const oDirect = 0

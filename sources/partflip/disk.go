@@ -1,0 +1,264 @@
+package partflip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/petrel-os/petrel/sources/bootstate"
+	"github.com/petrel-os/petrel/sources/disklayout"
+	"github.com/petrel-os/petrel/sources/gpt"
+)
+
+// Options say where the boot state is. Every field has a host default, so
+// the zero value plus DefaultOptions works on a running Petrel host.
+type Options struct {
+	// Disk is the OS disk or disk image; empty means: find the disk that
+	// holds an EFI system partition through SysBlockDir.
+	Disk string
+	// ESPOffset is the byte offset of the EFI system partition on Disk;
+	// negative means: take it from the GPT.
+	ESPOffset int64
+	// EnvOffset is the absolute byte offset of the grubenv sector; negative
+	// means: find EFI/BOOT/grubenv on the ESP.
+	EnvOffset int64
+	// Booted is the booted bank ("A" or "B"); empty means: find the BOOT
+	// partition whose PARTUUID the kernel command line names.
+	Booted string
+	// CmdlinePath is read when Booted is empty.
+	CmdlinePath string
+	// SysBlockDir and DevDir are used to find the disk when Disk is empty.
+	SysBlockDir string
+	DevDir      string
+}
+
+// DefaultOptions returns the host defaults.
+func DefaultOptions() Options {
+	return Options{ESPOffset: -1, EnvOffset: -1, CmdlinePath: "/proc/cmdline", SysBlockDir: "/sys/class/block", DevDir: "/dev"}
+}
+
+// ErrBootedUnknown reports that the booted bank could not be determined.
+var ErrBootedUnknown = errors.New("booted bank unknown")
+
+// location is a resolved boot state location.
+type location struct {
+	disk      string
+	envOffset int64
+	booted    bootstate.Bank
+	bootedOK  bool   // booted is known
+	bootedWhy string // how it was found, or why not
+}
+
+var partuuidRE = regexp.MustCompile(`PARTUUID=([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})`)
+
+// cmdlinePartUUID returns the first PARTUUID named on the kernel command
+// line: the verity devices PARTUUID=<boot_uuid>/PARTNROFF=n that the bank's
+// grub.cfg writes.
+func cmdlinePartUUID(cmdline string) (gpt.GUID, bool) {
+	m := partuuidRE.FindStringSubmatch(cmdline)
+	if m == nil {
+		return gpt.GUID{}, false
+	}
+	g, err := gpt.ParseGUID(strings.ToLower(m[1]))
+	return g, err == nil
+}
+
+// resolve finds the disk, the grubenv offset and the booted bank.
+func resolve(ctx context.Context, o Options) (*location, error) {
+	loc := &location{disk: o.Disk}
+	var uuid gpt.GUID
+	var haveUUID bool
+	if o.Booted != "" {
+		b, err := bootstate.ParseBank(o.Booted)
+		if err != nil {
+			return nil, fmt.Errorf("--booted: %w", err)
+		}
+		loc.booted, loc.bootedOK, loc.bootedWhy = b, true, "--booted flag"
+	} else {
+		data, err := os.ReadFile(o.CmdlinePath)
+		if err != nil {
+			return nil, fmt.Errorf("read kernel command line: %w", err)
+		}
+		uuid, haveUUID = cmdlinePartUUID(string(data))
+		if !haveUUID {
+			loc.bootedWhy = "no PARTUUID= on " + o.CmdlinePath
+		}
+	}
+	if loc.disk == "" {
+		d, err := discover(ctx, o.SysBlockDir, o.DevDir, uuid, haveUUID)
+		if err != nil {
+			return nil, err
+		}
+		loc.disk = d
+	}
+	needGPT := (o.EnvOffset < 0 && o.ESPOffset < 0) || haveUUID
+	var table *gpt.Table
+	f, err := os.Open(loc.disk)
+	if err != nil {
+		return nil, fmt.Errorf("open disk: %w", err)
+	}
+	defer f.Close()
+	if needGPT {
+		if table, err = readGPT(ctx, f); err != nil {
+			return nil, fmt.Errorf("read GPT of %s: %w", loc.disk, err)
+		}
+	}
+	if haveUUID {
+		boots := bootPartitions(table)
+		for i, p := range boots {
+			if p.GUID == uuid && i < 2 {
+				loc.booted, loc.bootedOK = bootstate.Bank(i), true
+				loc.bootedWhy = fmt.Sprintf("PARTUUID %s on the kernel command line is partition %d", uuid, p.Number)
+			}
+		}
+		if !loc.bootedOK {
+			loc.bootedWhy = fmt.Sprintf("PARTUUID %s on the kernel command line is no BOOT partition of %s", uuid, loc.disk)
+		}
+	}
+	loc.envOffset = o.EnvOffset
+	if loc.envOffset < 0 {
+		esp := o.ESPOffset
+		if esp < 0 {
+			p, ok := findType(table, disklayout.TypeEFISystem)
+			if !ok {
+				return nil, fmt.Errorf("find EFI system partition on %s: no partition of type %s", loc.disk, disklayout.TypeEFISystem)
+			}
+			esp = p.OffsetBytes()
+		}
+		off, err := bootstate.LocateEnv(ctx, f, esp)
+		if err != nil {
+			return nil, fmt.Errorf("find grubenv on %s: %w", loc.disk, err)
+		}
+		loc.envOffset = off
+	}
+	return loc, nil
+}
+
+// readGPT reads the partition table of an open disk or image.
+func readGPT(ctx context.Context, f *os.File) (*gpt.Table, error) {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("get size: %w", err)
+	}
+	return gpt.Read(ctx, f, size)
+}
+
+// bootPartitions returns the BOOT partitions in table order: A, then B.
+func bootPartitions(t *gpt.Table) []gpt.Partition {
+	var out []gpt.Partition
+	for _, p := range t.Partitions {
+		if p.Type == disklayout.TypeBoot {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func findType(t *gpt.Table, typ gpt.GUID) (gpt.Partition, bool) {
+	for _, p := range t.Partitions {
+		if p.Type == typ {
+			return p, true
+		}
+	}
+	return gpt.Partition{}, false
+}
+
+// discover finds the disk that holds an EFI system partition among the
+// whole disks listed in sysBlock. With several, the one that also holds
+// the booted PARTUUID wins.
+func discover(ctx context.Context, sysBlock, devDir string, uuid gpt.GUID, haveUUID bool) (string, error) {
+	entries, err := os.ReadDir(sysBlock)
+	if err != nil {
+		return "", fmt.Errorf("list block devices: %w", err)
+	}
+	var candidates, booted []string
+	var skipped []error
+	for _, e := range entries {
+		name := e.Name()
+		if ignoredDevice(name) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(sysBlock, name, "partition")); err == nil {
+			continue // a partition, not a disk
+		}
+		path := filepath.Join(devDir, name)
+		table, err := readDiskGPT(ctx, path, filepath.Join(sysBlock, name, "size"))
+		if err != nil {
+			skipped = append(skipped, fmt.Errorf("%s: %w", path, err))
+			continue
+		}
+		if _, ok := findType(table, disklayout.TypeEFISystem); !ok {
+			continue
+		}
+		candidates = append(candidates, path)
+		if haveUUID && slices.ContainsFunc(table.Partitions, func(p gpt.Partition) bool { return p.GUID == uuid }) {
+			booted = append(booted, path)
+		}
+	}
+	switch {
+	case len(booted) == 1:
+		return booted[0], nil
+	case len(candidates) == 1:
+		return candidates[0], nil
+	case len(candidates) == 0:
+		return "", fmt.Errorf("find OS disk: no disk in %s has an EFI system partition: %w", sysBlock, errors.Join(skipped...))
+	}
+	return "", fmt.Errorf("find OS disk: several disks have an EFI system partition (%s); pass --disk", strings.Join(candidates, ", "))
+}
+
+// ignoredDevice skips virtual devices that never hold the OS disk.
+func ignoredDevice(name string) bool {
+	for _, p := range []string{"loop", "ram", "zram", "dm-", "md", "sr", "nbd"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func readDiskGPT(ctx context.Context, path, sizeFile string) (*gpt.Table, error) {
+	data, err := os.ReadFile(sizeFile)
+	if err != nil {
+		return nil, fmt.Errorf("read size: %w", err)
+	}
+	sectors, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("parse size %q: %w", strings.TrimSpace(string(data)), err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	defer f.Close()
+	return gpt.Read(ctx, f, sectors*512)
+}
+
+// openForWrite opens the disk for the grubenv write: O_DIRECT on a block
+// device, so exactly one sector goes to the disk.
+func openForWrite(path string) (*os.File, error) {
+	flags := os.O_RDWR
+	if st, err := os.Stat(path); err == nil && st.Mode()&os.ModeDevice != 0 {
+		flags |= oDirect
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open disk for writing: %w", err)
+	}
+	return f, nil
+}
+
+// openForRead opens the disk for reading the state.
+func openForRead(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open disk: %w", err)
+	}
+	return f, nil
+}
