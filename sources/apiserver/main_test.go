@@ -285,4 +285,3 @@ func checkGeneration(t *testing.T, c *apiclient.Client, round, acked, attempted 
 		t.Fatalf("round %d: generation %d outside [acked %d, attempted %d]", round, g, acked, attempted)
 	}
 }
-
