@@ -233,25 +233,28 @@ func (v *fatVolume) lookup(dir uint32, name string) (dirEntry, error) {
 			c = n
 		}
 	}
+	buf := make([]byte, 4096)
 	for _, ch := range chunks {
-		buf := make([]byte, ch.n)
-		if _, err := v.dev.ReadAt(buf, ch.off); err != nil {
-			return dirEntry{}, fmt.Errorf("read directory at offset %d: %w", ch.off, err)
-		}
-		for p := 0; p+32 <= len(buf); p += 32 {
-			e := buf[p : p+32]
-			switch {
-			case e[0] == 0:
-				return dirEntry{}, ErrNotFound
-			case e[0] == 0xe5, e[11] == 0x0f, e[11]&0x08 != 0:
-				continue // deleted, long-name part, volume label
+		for done := int64(0); done < ch.n; done += int64(len(buf)) {
+			piece := buf[:min(int64(len(buf)), ch.n-done)]
+			if _, err := v.dev.ReadAt(piece, ch.off+done); err != nil {
+				return dirEntry{}, fmt.Errorf("read directory at offset %d: %w", ch.off+done, err)
 			}
-			if strings.EqualFold(string(e[:11]), want) {
-				cl := uint32(binary.LittleEndian.Uint16(e[26:]))
-				if v.bits == 32 {
-					cl |= uint32(binary.LittleEndian.Uint16(e[20:])) << 16
+			for p := 0; p+32 <= len(piece); p += 32 {
+				e := piece[p : p+32]
+				switch {
+				case e[0] == 0:
+					return dirEntry{}, ErrNotFound
+				case e[0] == 0xe5, e[11] == 0x0f, e[11]&0x08 != 0:
+					continue // deleted, long-name part, volume label
 				}
-				return dirEntry{attr: e[11], cluster: cl, size: binary.LittleEndian.Uint32(e[28:])}, nil
+				if strings.EqualFold(string(e[:11]), want) {
+					cl := uint32(binary.LittleEndian.Uint16(e[26:]))
+					if v.bits == 32 {
+						cl |= uint32(binary.LittleEndian.Uint16(e[20:])) << 16
+					}
+					return dirEntry{attr: e[11], cluster: cl, size: binary.LittleEndian.Uint32(e[28:])}, nil
+				}
 			}
 		}
 	}
