@@ -37,9 +37,12 @@ func Write(ctx context.Context, w io.WriterAt, sizeBytes int64, t *Table) error 
 		data []byte
 		what string
 	}{
+		// Each copy's entries go before the header that carries their
+		// CRC, and the primary copy is complete before the backup is
+		// touched: a write cut short leaves at least one valid copy.
 		{440, encodeProtectiveMBR(sectors), "protective MBR"},
-		{SectorSize, primary, "primary GPT header"},
 		{2 * SectorSize, array, "primary partition entries"},
+		{SectorSize, primary, "primary GPT header"},
 		{int64(backupArrayLBA) * SectorSize, array, "backup partition entries"},
 		{int64(lastLBA) * SectorSize, backup, "backup GPT header"},
 	}
