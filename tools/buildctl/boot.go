@@ -1,8 +1,148 @@
 package buildctl
 
-import "github.com/spf13/cobra"
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
 
-// bootCmd is a placeholder until its implementation lands.
+	"github.com/spf13/cobra"
+
+	"github.com/petrel-os/petrel/tools/image"
+	"github.com/petrel-os/petrel/tools/project"
+	"github.com/petrel-os/petrel/tools/qemu"
+)
+
+// readyMarker is the console line prefix a Petrel host prints once it is up
+// (sources/ready prints it).
+const readyMarker = "petrel: host ready"
+
+type bootFlags struct {
+	bios       bool
+	userData   string
+	timeout    time.Duration
+	consoleLog string
+	persist    bool
+	keep       bool
+	quiet      bool
+	memory     int
+}
+
 func (a *app) bootCmd() *cobra.Command {
-	return &cobra.Command{Use: "boot", Hidden: true, RunE: func(*cobra.Command, []string) error { return errNotImplemented }}
+	var f bootFlags
+	cmd := &cobra.Command{
+		Use:   "boot [IMAGE]",
+		Short: "Boot an image in QEMU and wait until the host reports ready",
+		Long: "Boot IMAGE (default: the variant's latest build) in QEMU: UEFI (OVMF) by default, SeaBIOS with\n" +
+			"--bios; KVM when it is usable, software emulation otherwise. The serial console goes to the\n" +
+			"terminal and to a log file. Exits 0 once the host prints \"" + readyMarker + "\", 1 when it\n" +
+			"does not within --timeout (the error shows the last console lines).",
+		Args: usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			img := ""
+			if len(args) == 1 {
+				img = args[0]
+			}
+			return a.boot(cmd.Context(), img, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.bios, "bios", false, "boot with SeaBIOS instead of UEFI")
+	fl.StringVar(&f.userData, "user-data", "", "TOML user-data file, attached as a CIDATA config drive")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "fail when the host is not ready after this long")
+	fl.StringVar(&f.consoleLog, "console-log", "", "console log file (default build/logs/boot-<variant>.log)")
+	fl.BoolVar(&f.persist, "persist", false, "write to the image (default: writes are discarded)")
+	fl.BoolVar(&f.keep, "keep-running", false, "keep the VM running after it is ready, until it powers off or Ctrl-C")
+	fl.BoolVar(&f.quiet, "quiet", false, "do not copy the console to the terminal")
+	fl.IntVar(&f.memory, "memory", 1024, "guest memory in MiB")
+	return cmd
+}
+
+// checkDiskImage fails unless path is a file that starts with a protective
+// MBR and a GPT header.
+func checkDiskImage(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%w: open image: %w", project.ErrInvalidInput, err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1024)
+	if _, err := io.ReadFull(f, buf); err != nil || buf[510] != 0x55 || buf[511] != 0xaa || !bytes.Equal(buf[512:520], []byte("EFI PART")) {
+		return fmt.Errorf("%w: %s is not a disk image: no protective MBR and GPT header", project.ErrInvalidInput, path)
+	}
+	return nil
+}
+
+func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
+	var dataImg string
+	logPath := f.consoleLog
+	if img == "" {
+		p, cfg, err := a.loadProject(ctx)
+		if err != nil {
+			return err
+		}
+		dir, err := image.Latest(cfg.BuildDir, cfg.Variant, cfg.Arch)
+		if err != nil {
+			return fmt.Errorf("%w: variant %s was not built for %s: %w (run buildctl make)", project.ErrInvalidInput, cfg.Variant, cfg.Arch, err)
+		}
+		if img, dataImg, err = image.FindDiskImage(dir); err != nil {
+			return fmt.Errorf("%w: %w", project.ErrInvalidInput, err)
+		}
+		if logPath == "" {
+			logPath = filepath.Join(cfg.BuildDir, "logs", "boot-"+cfg.Variant+".log")
+		}
+		_ = p
+	}
+	if err := checkDiskImage(img); err != nil {
+		return err
+	}
+	if logPath == "" {
+		logPath = img + ".console.log"
+	}
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return fmt.Errorf("create console log directory: %w", err)
+	}
+	opts := qemu.Options{Image: img, DataImage: dataImg, Snapshot: !f.persist, MemoryMiB: f.memory, ConsoleLog: logPath}
+	if f.bios {
+		opts.Firmware = qemu.BIOS
+	}
+	if !f.quiet {
+		opts.Console = a.stdout
+	}
+	if f.userData != "" {
+		ud, err := os.ReadFile(f.userData)
+		if err != nil {
+			return fmt.Errorf("%w: read user data: %w", project.ErrInvalidInput, err)
+		}
+		dir, err := os.MkdirTemp("", "petrel-boot-")
+		if err != nil {
+			return fmt.Errorf("create config drive directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		opts.ConfigDrive = filepath.Join(dir, "cidata.img")
+		if err := qemu.ConfigDrive(ctx, ud, opts.ConfigDrive); err != nil {
+			return err
+		}
+	}
+	vm, err := qemu.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer vm.Stop()
+	line, _, err := vm.WaitFor(ctx, regexp.MustCompile(regexp.QuoteMeta(readyMarker)), 0, f.timeout)
+	if err != nil {
+		return fmt.Errorf("boot %s (console log %s): %w", filepath.Base(img), logPath, err)
+	}
+	fmt.Fprintf(a.stderr, "buildctl: host ready after %.1fs: %s\n", line.At.Seconds(), line.Text)
+	if f.keep {
+		select {
+		case <-vm.Done():
+		case <-ctx.Done():
+		}
+	}
+	return nil
 }

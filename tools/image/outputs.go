@@ -1,0 +1,159 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/petrel-os/petrel/sources/imagecodec"
+	"github.com/petrel-os/petrel/tools/project"
+	"github.com/petrel-os/petrel/tools/qcow2"
+	"github.com/petrel-os/petrel/tools/vmdk"
+)
+
+// Update-image suffixes: the three parts of a bank an update writes.
+const (
+	SuffixBootImage = "-boot.ext4" + imagecodec.Ext
+	SuffixHashImage = "-root.verity" + imagecodec.Ext
+)
+
+// rootSuffix names the root update image after its filesystem.
+func rootSuffix(fs string) string { return "-root." + fs + imagecodec.Ext }
+
+// writeUpdateImages compresses the bank images (boot, root, hash).
+func (a *assembly) writeUpdateImages(ctx context.Context, p *partitionImages) error {
+	for _, c := range []struct{ src, suffix string }{
+		{p.boot, SuffixBootImage}, {p.root, rootSuffix(p.rootFS)}, {p.hash, SuffixHashImage},
+	} {
+		if err := compressFile(ctx, c.src, filepath.Join(a.stage, a.names.Prefix+c.suffix)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func compressFile(ctx context.Context, src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", src, err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", dst, err)
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close %s: %w", dst, cerr)
+		}
+	}()
+	w := bufio.NewWriterSize(out, 1<<20)
+	if err := imagecodec.Compress(ctx, w, bufio.NewReaderSize(in, 1<<20), imagecodec.LevelDefault); err != nil {
+		return fmt.Errorf("compress %s: %w", filepath.Base(src), err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	return nil
+}
+
+// writeFormat converts the raw disks to the variant's format. The raw image
+// is always kept: `buildctl boot` and the update tooling use it.
+func (a *assembly) writeFormat(ctx context.Context) error {
+	format := a.in.Variant.ImageFormat
+	switch format {
+	case "", "raw":
+		return nil
+	case "qcow2":
+		for _, raw := range a.disks() {
+			if err := qcow2.Convert(ctx, raw, trimExt(raw)+".qcow2"); err != nil {
+				return fmt.Errorf("convert %s to qcow2: %w", filepath.Base(raw), err)
+			}
+		}
+		return nil
+	case "vmdk":
+		for _, raw := range a.disks() {
+			if err := writeVMDK(ctx, raw, trimExt(raw)+".vmdk", a.seed); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %s: image-format: unknown format %q (valid: %v)", project.ErrInvalidInput, a.in.Variant.Path, format, project.ImageFormats())
+}
+
+func (a *assembly) disks() []string {
+	d := []string{a.result.Image}
+	if a.result.DataImage != "" {
+		d = append(d, a.result.DataImage)
+	}
+	return d
+}
+
+func trimExt(p string) string { return p[:len(p)-len(filepath.Ext(p))] }
+
+func writeVMDK(ctx context.Context, raw, out string, seed []byte) (err error) {
+	in, err := os.Open(raw)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", raw, err)
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", raw, err)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", out, err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close %s: %w", out, cerr)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 4<<20)
+	cid := crc32.ChecksumIEEE(append(append([]byte{}, seed...), filepath.Base(out)...))
+	if err := vmdk.Convert(ctx, in, st.Size(), w, vmdk.Options{CID: cid, ExtentName: filepath.Base(out)}); err != nil {
+		return fmt.Errorf("convert %s to vmdk: %w", filepath.Base(raw), err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	return nil
+}
+
+// publish moves the finished files into the versioned output directory and
+// points "latest" at it. An earlier build of the same version is replaced
+// only now, after everything succeeded.
+func (a *assembly) publish(context.Context) error {
+	entries, err := os.ReadDir(a.stage)
+	if err != nil {
+		return fmt.Errorf("list staged outputs: %w", err)
+	}
+	old := a.names.Dir + ".old"
+	os.RemoveAll(old)
+	if err := os.Rename(a.names.Dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("move previous output aside: %w", err)
+	}
+	if err := os.Rename(a.stage, a.names.Dir); err != nil {
+		return fmt.Errorf("publish image directory: %w", err)
+	}
+	os.RemoveAll(old)
+	for _, e := range entries {
+		a.result.Artifacts = append(a.result.Artifacts, filepath.Join(a.names.Dir, e.Name()))
+	}
+	sort.Strings(a.result.Artifacts)
+	rebase := func(p string) string {
+		if p == "" {
+			return ""
+		}
+		return filepath.Join(a.names.Dir, filepath.Base(p))
+	}
+	a.result.Image, a.result.DataImage = rebase(a.result.Image), rebase(a.result.DataImage)
+	return replaceLink(filepath.Base(a.names.Dir), filepath.Join(a.names.VariantDir, "latest"))
+}
