@@ -93,7 +93,7 @@ func MarshalInventory(inv *Inventory) ([]byte, error) {
 // OSRelease holds the fields of /usr/lib/os-release.
 type OSRelease struct {
 	Name, ID, PrettyName, Version, VariantID, BuildID string
-	HomeURL, SupportURL, BugReportURL                string
+	HomeURL, SupportURL, BugReportURL                 string
 }
 
 // Bytes renders the os-release file.
@@ -122,7 +122,7 @@ func (r OSRelease) Bytes() []byte {
 // (DATA is mounted there at boot).
 func finishRoot(root string, rel OSRelease, inventory []byte) error {
 	files := map[string][]byte{
-		"usr/lib/os-release": rel.Bytes(),
+		"usr/lib/os-release":                          rel.Bytes(),
 		"usr/share/petrel/application-inventory.json": inventory,
 	}
 	for rel, data := range files {
