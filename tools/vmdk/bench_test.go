@@ -86,3 +86,24 @@ func BenchmarkConvert(b *testing.B) {
 		report(b, out)
 	})
 }
+
+// BenchmarkContentID measures the extra read pass that derives the CID when
+// Options.CID is zero.
+func BenchmarkContentID(b *testing.B) {
+	img := benchImage(b)
+	f, err := os.Open(img)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Size())
+	for b.Loop() {
+		if _, err := contentID(context.Background(), f, st.Size()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
