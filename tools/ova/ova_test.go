@@ -86,6 +86,8 @@ func TestPack(t *testing.T) {
 			[]string{"petrel.ovf", "petrel.mf", "petrel-vmware-dev-x86_64-1.0.0.vmdk"}},
 		{"split", "testdata/split.ovf", []string{"os.vmdk", "data.vmdk"},
 			[]string{"petrel.ovf", "petrel.mf", "os.vmdk", "data.vmdk"}},
+		{"split-data-first", "testdata/split-data-first.ovf", []string{"os.vmdk", "data.vmdk"},
+			[]string{"petrel.ovf", "petrel.mf", "data.vmdk", "os.vmdk"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
