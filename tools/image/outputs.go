@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/petrel-os/petrel/sources/imagecodec"
+	"github.com/petrel-os/petrel/tools/compress"
 	"github.com/petrel-os/petrel/tools/project"
 	"github.com/petrel-os/petrel/tools/qcow2"
 	"github.com/petrel-os/petrel/tools/vmdk"
@@ -30,34 +30,9 @@ func (a *assembly) writeUpdateImages(ctx context.Context, p *partitionImages) er
 	for _, c := range []struct{ src, suffix string }{
 		{p.boot, SuffixBootImage}, {p.root, rootSuffix(p.rootFS)}, {p.hash, SuffixHashImage},
 	} {
-		if err := compressFile(ctx, c.src, filepath.Join(a.stage, a.names.Prefix+c.suffix)); err != nil {
-			return err
+		if err := compress.CompressFile(ctx, c.src, filepath.Join(a.stage, a.names.Prefix+c.suffix), imagecodec.LevelDefault); err != nil {
+			return fmt.Errorf("write update image: %w", err)
 		}
-	}
-	return nil
-}
-
-func compressFile(ctx context.Context, src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", src, err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", dst, err)
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("close %s: %w", dst, cerr)
-		}
-	}()
-	w := bufio.NewWriterSize(out, 1<<20)
-	if err := imagecodec.Compress(ctx, w, bufio.NewReaderSize(in, 1<<20), imagecodec.LevelDefault); err != nil {
-		return fmt.Errorf("compress %s: %w", filepath.Base(src), err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	return nil
 }
@@ -97,32 +72,10 @@ func (a *assembly) disks() []string {
 
 func trimExt(p string) string { return p[:len(p)-len(filepath.Ext(p))] }
 
-func writeVMDK(ctx context.Context, raw, out string, seed []byte) (err error) {
-	in, err := os.Open(raw)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", raw, err)
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return fmt.Errorf("stat %s: %w", raw, err)
-	}
-	f, err := os.Create(out)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", out, err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("close %s: %w", out, cerr)
-		}
-	}()
-	w := bufio.NewWriterSize(f, 4<<20)
+func writeVMDK(ctx context.Context, raw, out string, seed []byte) error {
 	cid := crc32.ChecksumIEEE(append(append([]byte{}, seed...), filepath.Base(out)...))
-	if err := vmdk.Convert(ctx, in, st.Size(), w, vmdk.Options{CID: cid, ExtentName: filepath.Base(out)}); err != nil {
+	if err := vmdk.ConvertFile(ctx, raw, out, vmdk.Options{CID: cid}); err != nil {
 		return fmt.Errorf("convert %s to vmdk: %w", filepath.Base(raw), err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
 	}
 	return nil
 }
