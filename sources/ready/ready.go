@@ -1,0 +1,98 @@
+package ready
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Marker starts the line petrel-ready prints; `buildctl boot` waits for it
+// on the serial console.
+const Marker = "petrel: host ready"
+
+// Unknown stands for a value petrel-ready could not determine.
+const Unknown = "unknown"
+
+// Options say where petrel-ready looks. DefaultOptions holds the host paths.
+type Options struct {
+	OSRelease   string // os-release file
+	Cmdline     string // kernel command line
+	SysBlockDir string // sysfs block devices
+	DevDir      string // device nodes
+}
+
+// DefaultOptions returns the paths of a running Petrel host.
+func DefaultOptions() Options {
+	return Options{OSRelease: "/usr/lib/os-release", Cmdline: "/proc/cmdline", SysBlockDir: "/sys/class/block", DevDir: "/dev"}
+}
+
+// Line returns the ready line without its newline:
+// "petrel: host ready: <pretty> build <build>, bank <bank>".
+func Line(pretty, build, bank string) string {
+	return fmt.Sprintf("%s: %s build %s, bank %s", Marker, pretty, build, bank)
+}
+
+// Report gathers the release and the booted bank and returns the ready
+// line. When a part cannot be determined it is "unknown" in the line and
+// the returned error says why; the line is always usable.
+func Report(ctx context.Context, o Options) (string, error) {
+	var errs []error
+	pretty, build := Unknown, Unknown
+	if f, err := os.Open(o.OSRelease); err != nil {
+		errs = append(errs, fmt.Errorf("open os-release: %w", err))
+	} else {
+		vars, err := ParseOSRelease(f)
+		f.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read %s: %w", o.OSRelease, err))
+		}
+		for _, f := range []struct {
+			key string
+			dst *string
+		}{{"PRETTY_NAME", &pretty}, {"BUILD_ID", &build}} {
+			if v := vars[f.key]; v != "" {
+				*f.dst = v
+			} else if err == nil {
+				errs = append(errs, fmt.Errorf("read %s: no %s", o.OSRelease, f.key))
+			}
+		}
+	}
+	bank := Unknown
+	if b, err := FindBank(ctx, o.Cmdline, o.SysBlockDir, o.DevDir); err != nil {
+		errs = append(errs, fmt.Errorf("find booted bank: %w", err))
+	} else {
+		bank = b.String()
+	}
+	return Line(pretty, build, bank), errors.Join(errs...)
+}
+
+// Main runs petrel-ready with args (without the program name): it prints
+// the ready line to stdout and returns 0, or 1 when part of the line is
+// unknown (the line is printed anyway, the reasons go to stderr), or 2 on
+// bad usage.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o := DefaultOptions()
+	fs := flag.NewFlagSet("petrel-ready", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.OSRelease, "os-release", o.OSRelease, "os-release `file` to read PRETTY_NAME and BUILD_ID from")
+	fs.StringVar(&o.Cmdline, "cmdline", o.Cmdline, "kernel command line `file`")
+	fs.StringVar(&o.SysBlockDir, "sys-block", o.SysBlockDir, "sysfs `directory` of block devices")
+	fs.StringVar(&o.DevDir, "dev", o.DevDir, "`directory` of device nodes")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "petrel-ready: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	line, err := Report(ctx, o)
+	fmt.Fprintln(stdout, line)
+	if err != nil {
+		fmt.Fprintf(stderr, "petrel-ready: %v\n", err)
+		return 1
+	}
+	return 0
+}

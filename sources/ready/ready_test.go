@@ -1,0 +1,275 @@
+package ready
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/petrel-os/petrel/sources/bootstate"
+	"github.com/petrel-os/petrel/sources/disklayout"
+	"github.com/petrel-os/petrel/sources/gpt"
+)
+
+func TestParseOSRelease(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     map[string]string
+		errs     []string // substrings of the error; nil = no error
+	}{
+		{"plain", "NAME=Petrel\nID=petrel\n", map[string]string{"NAME": "Petrel", "ID": "petrel"}, nil},
+		{"quotes", "PRETTY_NAME=\"Petrel OS 0.1.0\"\nX='a \"b\"'\n", map[string]string{"PRETTY_NAME": "Petrel OS 0.1.0", "X": `a "b"`}, nil},
+		{"escapes", `A="x\"y\\z\$"` + "\n", map[string]string{"A": `x"y\z$`}, nil},
+		{"comments and blanks", "# c\n\n  BUILD_ID=abc  \n", map[string]string{"BUILD_ID": "abc"}, nil},
+		{"empty value", "A=\n", map[string]string{"A": ""}, nil},
+		{"every bad line", "no equals\nlower=x\nA=\"open\nB=two words\n", nil,
+			[]string{"line 1:", "line 2:", "line 3: value of A: unterminated", "line 4: value of B: unquoted"}},
+		{"text after quote", "A=\"x\"y\n", nil, []string{"line 1: value of A: text after closing quote"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseOSRelease(strings.NewReader(tt.in))
+			if tt.errs != nil {
+				if !errors.Is(err, ErrOSRelease) {
+					t.Fatalf("err = %v, want ErrOSRelease", err)
+				}
+				for _, s := range tt.errs {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q lacks %q", err, s)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+const (
+	uuidA = "11111111-2222-3333-4444-555555555501"
+	uuidB = "11111111-2222-3333-4444-555555555502"
+)
+
+func TestBootPartUUID(t *testing.T) {
+	table := `dm-mod.create="root,,,ro,0 800 verity 1 PARTUUID=` + strings.ToUpper(uuidB) + `/PARTNROFF=1 PARTUUID=` + uuidB + `/PARTNROFF=2 4096 4096 100 1 sha256 ab cd"`
+	tests := []struct {
+		name, cmdline string
+		want          string
+		err           error
+	}{
+		{"grub table", "BOOT_IMAGE=/vmlinuz console=ttyS0 " + table + " -- systemd.show_status=true", uuidB, nil},
+		{"root= PARTUUID alone is not the table", "root=PARTUUID=" + uuidA + " " + table, uuidB, nil},
+		{"no table", "console=ttyS0 root=/dev/vda4", "", ErrNoBootUUID},
+		{"plain PARTUUID only", "root=PARTUUID=" + uuidA, "", ErrNoBootUUID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := BootPartUUID(tt.cmdline)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if tt.err == nil && got != gpt.MustParseGUID(tt.want) {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// makeDisk lays out a 64 MiB GPT disk image with sgdisk: ESP, BOOT-A,
+// ROOT-A, BOOT-B; the BOOT partitions get uuidA and uuidB.
+func makeDisk(t *testing.T, path string) {
+	t.Helper()
+	if _, err := exec.LookPath("sgdisk"); err != nil {
+		t.Fatal("sgdisk not found: install the Debian package gdisk")
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	boot := disklayout.TypeBoot.String()
+	out, err := exec.Command("sgdisk",
+		"-n", "1:1M:+4M", "-t", "1:"+disklayout.TypeEFISystem.String(), "-c", "1:EFI-A",
+		"-n", "2:0:+4M", "-t", "2:"+boot, "-c", "2:PETREL-BOOT-A", "-u", "2:"+uuidA,
+		"-n", "3:0:+4M", "-t", "3:"+disklayout.TypeRoot.String(), "-c", "3:PETREL-ROOT-A",
+		"-n", "4:0:+4M", "-t", "4:"+boot, "-c", "4:PETREL-BOOT-B", "-u", "4:"+uuidB,
+		path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sgdisk: %v\n%s", err, out)
+	}
+}
+
+// fakeHost makes a sysfs block directory and a dev directory: vda is the
+// disk image, vda1 a partition entry, loop0 a virtual device that must be
+// skipped, and vdb a disk without a GPT.
+func fakeHost(t *testing.T, cmdline string) Options {
+	t.Helper()
+	dir := t.TempDir()
+	o := Options{
+		OSRelease:   filepath.Join(dir, "os-release"),
+		Cmdline:     filepath.Join(dir, "cmdline"),
+		SysBlockDir: filepath.Join(dir, "sys"),
+		DevDir:      filepath.Join(dir, "dev"),
+	}
+	for _, d := range []string{"sys/vda", "sys/vda1", "sys/vdb", "sys/loop0", "dev"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	makeDisk(t, filepath.Join(o.DevDir, "vda"))
+	files := map[string]string{
+		"sys/vda/size":       "131072\n",
+		"sys/vda1/partition": "1\n",
+		"sys/vdb/size":       "2048\n",
+		"dev/vdb":            strings.Repeat("\x00", 2048*512),
+		"cmdline":            cmdline,
+		"os-release":         "NAME=\"Petrel OS\"\nPRETTY_NAME=\"Petrel OS 0.1.0 (metal-dev)\"\nBUILD_ID=1a2b3c4\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return o
+}
+
+func verityCmdline(uuid string) string {
+	return `console=ttyS0,115200n8 root=/dev/dm-0 "dm-mod.create=root,,,ro,0 8 verity 1 PARTUUID=` + uuid + `/PARTNROFF=1 PARTUUID=` + uuid + `/PARTNROFF=2 4096 4096 1 1 sha256 00 00" -- systemd.log_color=0` + "\n"
+}
+
+func TestFindBank(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name, cmdline string
+		want          bootstate.Bank
+		err           error
+	}{
+		{"bank A", verityCmdline(uuidA), bootstate.BankA, nil},
+		{"bank B", verityCmdline(uuidB), bootstate.BankB, nil},
+		{"unknown PARTUUID", verityCmdline("99999999-2222-3333-4444-555555555501"), 0, ErrBankUnknown},
+		{"no verity table", "console=ttyS0\n", 0, ErrNoBootUUID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := fakeHost(t, tt.cmdline)
+			got, err := FindBank(ctx, o.Cmdline, o.SysBlockDir, o.DevDir)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if tt.err == nil && got != tt.want {
+				t.Errorf("bank = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBankOfThirdBoot(t *testing.T) {
+	u := func(s string) gpt.GUID { return gpt.MustParseGUID(s) }
+	tab := &gpt.Table{Partitions: []gpt.Partition{
+		{Number: 1, Type: disklayout.TypeBoot, GUID: u(uuidA)},
+		{Number: 2, Type: disklayout.TypeRoot, GUID: u("00000000-0000-0000-0000-000000000009")},
+		{Number: 3, Type: disklayout.TypeBoot, GUID: u(uuidB)},
+		{Number: 4, Type: disklayout.TypeBoot, GUID: u("00000000-0000-0000-0000-000000000003")},
+	}}
+	if b, err := BankOf(tab, u(uuidB)); err != nil || b != bootstate.BankB {
+		t.Errorf("BankOf(B) = %v, %v; want B", b, err)
+	}
+	if _, err := BankOf(tab, u("00000000-0000-0000-0000-000000000003")); !errors.Is(err, ErrBankUnknown) {
+		t.Errorf("third BOOT partition: err = %v, want ErrBankUnknown", err)
+	}
+	if _, err := BankOf(tab, u("00000000-0000-0000-0000-000000000009")); !errors.Is(err, ErrBankUnknown) {
+		t.Errorf("ROOT partition: err = %v, want ErrBankUnknown", err)
+	}
+}
+
+func TestMain(t *testing.T) {
+	ctx := context.Background()
+	t.Run("ready", func(t *testing.T) {
+		o := fakeHost(t, verityCmdline(uuidB))
+		var out, errb bytes.Buffer
+		code := Main(ctx, []string{"--os-release", o.OSRelease, "--cmdline", o.Cmdline, "--sys-block", o.SysBlockDir, "--dev", o.DevDir}, &out, &errb)
+		if code != 0 {
+			t.Fatalf("exit %d, stderr %q", code, errb.String())
+		}
+		want := "petrel: host ready: Petrel OS 0.1.0 (metal-dev) build 1a2b3c4, bank B\n"
+		if out.String() != want {
+			t.Errorf("stdout = %q, want %q", out.String(), want)
+		}
+		if !strings.HasPrefix(out.String(), Marker) {
+			t.Errorf("stdout does not start with Marker %q", Marker)
+		}
+	})
+	t.Run("missing parts still print the line", func(t *testing.T) {
+		o := fakeHost(t, "console=ttyS0\n")
+		if err := os.WriteFile(o.OSRelease, []byte("NAME=Petrel\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		code := Main(ctx, []string{"--os-release", o.OSRelease, "--cmdline", o.Cmdline, "--sys-block", o.SysBlockDir, "--dev", o.DevDir}, &out, &errb)
+		if code != 1 {
+			t.Fatalf("exit %d, want 1", code)
+		}
+		if want := "petrel: host ready: unknown build unknown, bank unknown\n"; out.String() != want {
+			t.Errorf("stdout = %q, want %q", out.String(), want)
+		}
+		for _, s := range []string{"no PRETTY_NAME", "no BUILD_ID", "find booted bank"} {
+			if !strings.Contains(errb.String(), s) {
+				t.Errorf("stderr %q lacks %q", errb.String(), s)
+			}
+		}
+	})
+	t.Run("bad usage", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		if code := Main(ctx, []string{"extra"}, &out, &errb); code != 2 {
+			t.Errorf("exit %d, want 2", code)
+		}
+		if out.Len() != 0 {
+			t.Errorf("stdout = %q, want nothing", out.String())
+		}
+	})
+}
+
+func FuzzParseOSRelease(f *testing.F) {
+	f.Add("NAME=\"Petrel OS\"\nBUILD_ID=abc\n")
+	f.Add("A='x'\n# c\nB=\"\\\"\"\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		vars, err := ParseOSRelease(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		for k := range vars {
+			if !validKey(k) {
+				t.Fatalf("accepted key %q", k)
+			}
+		}
+	})
+}
+
+func FuzzBootPartUUID(f *testing.F) {
+	f.Add(verityCmdline(uuidA))
+	f.Add("PARTUUID=x/PARTNROFF=1")
+	f.Fuzz(func(t *testing.T, s string) {
+		g, err := BootPartUUID(s)
+		if err != nil {
+			return
+		}
+		if !strings.Contains(strings.ToLower(s), g.String()+"/partnroff=") {
+			t.Fatalf("GUID %s not in %q", g, s)
+		}
+	})
+}
