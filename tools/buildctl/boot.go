@@ -12,14 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/petrel-os/petrel/sources/ready"
 	"github.com/petrel-os/petrel/tools/image"
 	"github.com/petrel-os/petrel/tools/project"
 	"github.com/petrel-os/petrel/tools/qemu"
 )
-
-// readyMarker is the console line prefix a Petrel host prints once it is up
-// (sources/ready prints it).
-const readyMarker = "petrel: host ready"
 
 type bootFlags struct {
 	bios       bool
@@ -39,7 +36,7 @@ func (a *app) bootCmd() *cobra.Command {
 		Short: "Boot an image in QEMU and wait until the host reports ready",
 		Long: "Boot IMAGE (default: the variant's latest build) in QEMU: UEFI (OVMF) by default, SeaBIOS with\n" +
 			"--bios; KVM when it is usable, software emulation otherwise. The serial console goes to the\n" +
-			"terminal and to a log file. Exits 0 once the host prints \"" + readyMarker + "\", 1 when it\n" +
+			"terminal and to a log file. Exits 0 once the host prints \"" + ready.Marker + "\", 1 when it\n" +
 			"does not within --timeout (the error shows the last console lines).",
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -133,7 +130,7 @@ func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
 		return err
 	}
 	defer vm.Stop()
-	line, _, err := vm.WaitFor(ctx, regexp.MustCompile(regexp.QuoteMeta(readyMarker)), 0, f.timeout)
+	line, _, err := vm.WaitFor(ctx, regexp.MustCompile(regexp.QuoteMeta(ready.Marker)), 0, f.timeout)
 	if err != nil {
 		return fmt.Errorf("boot %s (console log %s): %w", filepath.Base(img), logPath, err)
 	}
