@@ -67,6 +67,9 @@ type Options struct {
 	KVM *bool
 	// Binary defaults to qemu-system-x86_64.
 	Binary string
+	// Reboot lets the guest reboot inside the same QEMU process (A/B
+	// fallback tests); by default a guest reboot ends QEMU.
+	Reboot bool
 }
 
 // VM is a running QEMU process. It is safe for concurrent use.
@@ -133,10 +136,13 @@ func Args(opts Options, varsPath string, kvm bool) []string {
 	args := []string{
 		"-m", fmt.Sprint(mem),
 		"-nodefaults", "-no-user-config", "-display", "none",
-		"-serial", "stdio", "-no-reboot",
+		"-serial", "stdio",
 		"-machine", "q35",
 		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
 		"-device", "virtio-rng-pci",
+	}
+	if !opts.Reboot {
+		args = append(args, "-no-reboot")
 	}
 	if kvm {
 		args = append(args, "-accel", "kvm", "-cpu", "host")
