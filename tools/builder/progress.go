@@ -1,6 +1,8 @@
 package builder
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -90,7 +92,10 @@ func (p *progress) finished(name string, d time.Duration, err error) {
 	delete(p.building, name)
 	p.done++
 	verb := "built"
-	if err != nil {
+	switch {
+	case errors.Is(err, context.Canceled):
+		verb = "cancelled"
+	case err != nil:
 		verb = "FAILED"
 	}
 	p.line(fmt.Sprintf("[%d/%d] %s %s in %.1fs", p.done, p.total, verb, name, d.Seconds()))
