@@ -1,0 +1,150 @@
+package render
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+
+	"github.com/petrel-os/petrel/sources/settings"
+)
+
+// Restarter makes services pick up rewritten configuration.
+type Restarter interface {
+	// Restart restarts service svc; changed lists the changed keys that
+	// affect it, or is nil when everything is applied.
+	Restart(ctx context.Context, name string, svc settings.Service, changed []string) error
+	// DaemonReload makes systemd reread unit files.
+	DaemonReload(ctx context.Context) error
+}
+
+// Units is the part of systemd's manager API that SystemRestarter uses.
+type Units interface {
+	TryRestartUnit(ctx context.Context, unit string) error
+	ReloadOrTryRestartUnit(ctx context.Context, unit string) error
+	Reload(ctx context.Context) error
+}
+
+// SystemRestarter runs each service's restart-commands. A command
+// "[/usr]/bin/systemctl try-restart|try-reload-or-restart|reload-or-try-restart UNIT..."
+// goes to Units (systemd over D-Bus) instead of spawning systemctl; any
+// other command is split on single spaces and run without a shell, with
+// CHANGED_SETTINGS set to the space-separated changed keys.
+type SystemRestarter struct {
+	Units Units
+}
+
+// Restart implements Restarter.
+func (r SystemRestarter) Restart(ctx context.Context, name string, svc settings.Service, changed []string) error {
+	for _, cmdline := range svc.RestartCommands {
+		argv := strings.Split(cmdline, " ")
+		if handled, err := r.systemctl(ctx, argv); handled {
+			if err != nil {
+				return fmt.Errorf("restart service %s: %w", name, err)
+			}
+			continue
+		}
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = os.Environ()
+		if changed != nil {
+			cmd.Env = append(cmd.Env, "CHANGED_SETTINGS="+strings.Join(changed, " "))
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("restart service %s: run %q: %w: %s", name, cmdline, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+func (r SystemRestarter) systemctl(ctx context.Context, argv []string) (bool, error) {
+	if len(argv) < 3 || filepath.Base(argv[0]) != "systemctl" || r.Units == nil {
+		return false, nil
+	}
+	var op func(context.Context, string) error
+	switch argv[1] {
+	case "try-restart":
+		op = r.Units.TryRestartUnit
+	case "try-reload-or-restart", "reload-or-try-restart":
+		op = r.Units.ReloadOrTryRestartUnit
+	default:
+		return false, nil
+	}
+	for _, unit := range argv[2:] {
+		if strings.HasPrefix(unit, "-") {
+			return false, nil // flags: leave it to systemctl
+		}
+	}
+	for _, unit := range argv[2:] {
+		if err := op(ctx, unit); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// DaemonReload implements Restarter.
+func (r SystemRestarter) DaemonReload(ctx context.Context) error {
+	if r.Units == nil {
+		return nil
+	}
+	return r.Units.Reload(ctx)
+}
+
+// DBusUnits talks to systemd over the system D-Bus.
+type DBusUnits struct {
+	Conn *dbus.Conn
+}
+
+// ConnectSystemd connects to systemd's D-Bus API.
+func ConnectSystemd(ctx context.Context) (*DBusUnits, error) {
+	c, err := dbus.NewWithContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to systemd over D-Bus: %w", err)
+	}
+	return &DBusUnits{Conn: c}, nil
+}
+
+// Close closes the connection.
+func (u *DBusUnits) Close() { u.Conn.Close() }
+
+func (u *DBusUnits) wait(ctx context.Context, verb, unit string, start func(chan<- string) (int, error)) error {
+	ch := make(chan string, 1)
+	if _, err := start(ch); err != nil {
+		return fmt.Errorf("%s %s: %w", verb, unit, err)
+	}
+	select {
+	case res := <-ch:
+		if res != "done" {
+			return fmt.Errorf("%s %s: job %s", verb, unit, res)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s %s: %w", verb, unit, ctx.Err())
+	}
+}
+
+// TryRestartUnit restarts unit if it is running.
+func (u *DBusUnits) TryRestartUnit(ctx context.Context, unit string) error {
+	return u.wait(ctx, "try-restart", unit, func(ch chan<- string) (int, error) {
+		return u.Conn.TryRestartUnitContext(ctx, unit, "replace", ch)
+	})
+}
+
+// ReloadOrTryRestartUnit reloads or restarts unit if it is running.
+func (u *DBusUnits) ReloadOrTryRestartUnit(ctx context.Context, unit string) error {
+	return u.wait(ctx, "reload-or-try-restart", unit, func(ch chan<- string) (int, error) {
+		return u.Conn.ReloadOrTryRestartUnitContext(ctx, unit, "replace", ch)
+	})
+}
+
+// Reload is systemctl daemon-reload.
+func (u *DBusUnits) Reload(ctx context.Context) error {
+	if err := u.Conn.ReloadContext(ctx); err != nil {
+		return fmt.Errorf("reload systemd: %w", err)
+	}
+	return nil
+}
