@@ -50,7 +50,7 @@ func HashSize(dataSize int64, p Params) (int64, error) {
 	}
 	n, err := dataBlockCount(dataSize, p.DataBlockSize)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", ErrInvalidParams, err)
 	}
 	g, err := newGeometry(p.DataBlockSize, p.HashBlockSize, n)
 	if err != nil {
@@ -67,12 +67,10 @@ func HashSize(dataSize int64, p Params) (int64, error) {
 // to be all-or-nothing writes to a temporary file, syncs and renames it.
 func Format(ctx context.Context, data io.ReaderAt, dataSize int64, hash io.WriterAt, p Params) (*Tree, error) {
 	p = p.withDefaults()
-	if err := p.validate(); err != nil {
-		return nil, err
-	}
-	nblocks, err := dataBlockCount(dataSize, p.DataBlockSize)
-	if err != nil {
-		return nil, err
+	perr := p.validate()
+	nblocks, serr := dataBlockCount(dataSize, p.DataBlockSize)
+	if err := errors.Join(perr, serr); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidParams, err)
 	}
 	g, err := newGeometry(p.DataBlockSize, p.HashBlockSize, nblocks)
 	if err != nil {

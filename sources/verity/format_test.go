@@ -125,8 +125,8 @@ func TestFormatErrors(t *testing.T) {
 		is     error
 		substr []string
 	}{
-		{"every bad param at once", 4096, Params{DataBlockSize: 1000, HashBlockSize: 1 << 20, Salt: nil},
-			ErrInvalidParams, []string{"DataBlockSize: 1000", "HashBlockSize: 1048576", "Salt: empty", "UUID: all zeros"}},
+		{"every bad param at once", 4097, Params{DataBlockSize: 1000, HashBlockSize: 1 << 20, Salt: nil},
+			ErrInvalidParams, []string{"DataBlockSize: 1000", "HashBlockSize: 1048576", "Salt: empty", "UUID: all zeros", "data size 4097 is not a multiple"}},
 		{"long salt", 4096, Params{Salt: make([]byte, 257), UUID: good.UUID}, ErrInvalidParams, []string{"Salt: 257 bytes"}},
 		{"zero size", 0, good, ErrInvalidParams, []string{"data size 0"}},
 		{"unaligned size", 4097, good, ErrInvalidParams, []string{"not a multiple of the data block size 4096"}},

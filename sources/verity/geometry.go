@@ -58,7 +58,8 @@ func (p Params) withDefaults() Params {
 	return p
 }
 
-// validate reports every problem with p at once.
+// validate reports every problem with p at once, without wrapping
+// ErrInvalidParams.
 func (p Params) validate() error {
 	var errs []error
 	if err := checkBlockSize(p.DataBlockSize); err != nil {
@@ -76,10 +77,7 @@ func (p Params) validate() error {
 	if p.UUID == [16]byte{} {
 		errs = append(errs, errors.New("UUID: all zeros (see DeriveUUID)"))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidParams, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func checkBlockSize(n uint32) error {
@@ -159,13 +157,13 @@ func (g *geometry) hashSize() int64 {
 }
 
 // dataBlockCount checks that size is a positive multiple of blockSize and
-// returns the number of blocks.
+// returns the number of blocks. Its error does not wrap ErrInvalidParams.
 func dataBlockCount(size int64, blockSize uint32) (uint64, error) {
 	if size <= 0 {
-		return 0, fmt.Errorf("%w: data size %d, want more than 0", ErrInvalidParams, size)
+		return 0, fmt.Errorf("data size %d, want more than 0", size)
 	}
 	if size%int64(blockSize) != 0 {
-		return 0, fmt.Errorf("%w: data size %d is not a multiple of the data block size %d", ErrInvalidParams, size, blockSize)
+		return 0, fmt.Errorf("data size %d is not a multiple of the data block size %d", size, blockSize)
 	}
 	return uint64(size / int64(blockSize)), nil
 }

@@ -184,11 +184,7 @@ func ReadSuperblock(ctx context.Context, hash io.ReaderAt) (*Superblock, error) 
 	if err := readFull(hash, b, 0); err != nil {
 		return nil, fmt.Errorf("read verity superblock: %w", err)
 	}
-	s, err := ParseSuperblock(b)
-	if err != nil {
-		return nil, fmt.Errorf("parse verity superblock: %w", err)
-	}
-	return s, nil
+	return ParseSuperblock(b) // its errors name the superblock and field
 }
 
 // readFull reads len(b) bytes at off, treating a short read as
