@@ -1,0 +1,159 @@
+package userdata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultIMDSURL is the EC2 instance metadata service.
+const DefaultIMDSURL = "http://169.254.169.254"
+
+// IMDSProvider reads EC2 user data with IMDSv2: PUT /latest/api/token with
+// X-aws-ec2-metadata-token-ttl-seconds, then GET /latest/user-data with
+// X-aws-ec2-metadata-token. A 401 refreshes the token once per attempt; 404
+// is no user data; connection errors and 5xx answers are retried with
+// exponential backoff up to Attempts times.
+type IMDSProvider struct {
+	BaseURL  string        // default DefaultIMDSURL
+	Client   *http.Client  // default: 2 s timeout per request
+	TokenTTL time.Duration // default 60 s
+	Attempts int           // default 8
+	Backoff  time.Duration // first delay, doubled each time up to 10 s; default 250 ms
+
+	token       string
+	tokenExpiry time.Time
+}
+
+// Name implements Provider.
+func (p *IMDSProvider) Name() string { return "EC2 IMDS" }
+
+// errRetry marks a failure worth retrying.
+type errRetry struct{ err error }
+
+func (e errRetry) Error() string { return e.err.Error() }
+func (e errRetry) Unwrap() error { return e.err }
+
+func (p *IMDSProvider) defaults() (string, *http.Client, time.Duration, int, time.Duration) {
+	base, c, ttl, n, b := p.BaseURL, p.Client, p.TokenTTL, p.Attempts, p.Backoff
+	if base == "" {
+		base = DefaultIMDSURL
+	}
+	if c == nil {
+		c = &http.Client{Timeout: 2 * time.Second}
+	}
+	if ttl <= 0 {
+		ttl = 60 * time.Second
+	}
+	if n <= 0 {
+		n = 8
+	}
+	if b <= 0 {
+		b = 250 * time.Millisecond
+	}
+	return strings.TrimSuffix(base, "/"), c, ttl, n, b
+}
+
+// UserData implements Provider.
+func (p *IMDSProvider) UserData(ctx context.Context) ([]byte, error) {
+	_, _, _, attempts, delay := p.defaults()
+	var last error
+	for i := 0; i < attempts; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("fetch user data from IMDS: %w (last error: %w)", ctx.Err(), last)
+			case <-time.After(delay):
+			}
+			delay = min(delay*2, 10*time.Second)
+		}
+		data, err := p.fetch(ctx)
+		var re errRetry
+		if err == nil || !errors.As(err, &re) {
+			return data, err
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("fetch user data from IMDS: gave up after %d attempts: %w", attempts, last)
+}
+
+// fetch makes one attempt, refreshing the token on 401.
+func (p *IMDSProvider) fetch(ctx context.Context) ([]byte, error) {
+	for refreshed := false; ; refreshed = true {
+		tok, err := p.getToken(ctx, refreshed)
+		if err != nil {
+			return nil, err
+		}
+		code, body, err := p.do(ctx, http.MethodGet, "/latest/user-data", map[string]string{"X-aws-ec2-metadata-token": tok})
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case code == http.StatusOK:
+			return body, nil
+		case code == http.StatusNotFound:
+			return nil, nil
+		case code == http.StatusUnauthorized && !refreshed:
+			continue
+		case code >= 500 || code == http.StatusTooManyRequests || code == http.StatusUnauthorized:
+			return nil, errRetry{fmt.Errorf("GET /latest/user-data: status %d", code)}
+		default:
+			return nil, fmt.Errorf("GET /latest/user-data: status %d: %s", code, strings.TrimSpace(string(body)))
+		}
+	}
+}
+
+func (p *IMDSProvider) getToken(ctx context.Context, force bool) (string, error) {
+	_, _, ttl, _, _ := p.defaults()
+	if !force && p.token != "" && time.Now().Before(p.tokenExpiry) {
+		return p.token, nil
+	}
+	secs := strconv.Itoa(int(ttl / time.Second))
+	code, body, err := p.do(ctx, http.MethodPut, "/latest/api/token", map[string]string{"X-aws-ec2-metadata-token-ttl-seconds": secs})
+	if err != nil {
+		return "", err
+	}
+	if code != http.StatusOK {
+		err := fmt.Errorf("PUT /latest/api/token: status %d", code)
+		if code >= 500 || code == http.StatusTooManyRequests {
+			return "", errRetry{err}
+		}
+		return "", err
+	}
+	p.token = strings.TrimSpace(string(body))
+	// Refresh a little before the service expires it.
+	p.tokenExpiry = time.Now().Add(ttl * 9 / 10)
+	return p.token, nil
+}
+
+func (p *IMDSProvider) do(ctx context.Context, method, path string, headers map[string]string) (int, []byte, error) {
+	base, client, _, _, _ := p.defaults()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("build %s %s: %w", method, path, err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, err
+		}
+		return 0, nil, errRetry{fmt.Errorf("%s %s: %w", method, path, err)}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxSize+1))
+	if err != nil {
+		return 0, nil, errRetry{fmt.Errorf("read %s %s: %w", method, path, err)}
+	}
+	if len(body) > MaxSize {
+		return 0, nil, fmt.Errorf("%s %s: answer larger than %d bytes", method, path, MaxSize)
+	}
+	return resp.StatusCode, body, nil
+}
