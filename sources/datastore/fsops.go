@@ -113,11 +113,13 @@ func writeAtomic(root, path string, data []byte, sync bool) error {
 	return nil
 }
 
-// removeFile removes path and then every parent up to (not including) stop
-// that became empty, like upstream. A missing file is not an error.
+// removeFile removes the file path and then every parent up to (not
+// including) stop that became empty, like upstream. A missing file is not
+// an error, nor is a directory or a file in place of a parent directory
+// (no file can be at path then).
 func removeFile(stop, path string, sync bool) error {
-	if err := os.Remove(path); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+	if err := syscall.Unlink(path); err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) {
 			return nil
 		}
 		return fmt.Errorf("remove %q: %w", path, err)

@@ -3,13 +3,13 @@ package datastore
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 )
 
 // SetMetadata writes metadata meta for data key data. Metadata lives only in
-// the live tree and is never transactional. The write is atomic and durable.
+// the live tree and is never transactional. The write is atomic and durable
+// (one record of the write-ahead log).
 func (s *Store) SetMetadata(ctx context.Context, meta, data Key, value []byte) error {
 	if meta.typ != MetaKey || len(meta.segments) != 1 {
 		return fmt.Errorf("set metadata %q: %w: not a metadata key", meta.name, ErrInvalidKey)
@@ -21,20 +21,7 @@ func (s *Store) SetMetadata(ctx context.Context, meta, data Key, value []byte) e
 	if err != nil {
 		return fmt.Errorf("set metadata %q on %q: %w", meta.name, data.name, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(ctx, Live()); err != nil {
-		return err
-	}
-	root := filepath.Join(s.dir, liveDir)
-	if err := writeAtomic(s.dir, metaPath(root, meta, data), v, true); err != nil {
-		return fmt.Errorf("set metadata %q on %q: %w", meta.name, data.name, err)
-	}
-	if s.meta[data.name] == nil {
-		s.meta[data.name] = map[string][]byte{}
-	}
-	s.meta[data.name][meta.name] = v
-	return nil
+	return s.logLive(ctx, []walOp{{kind: opSetMeta, data: data, meta: meta, value: v}}, "set metadata")
 }
 
 // GetMetadataRaw returns metadata set on exactly data, or ErrNotFound.
@@ -72,19 +59,13 @@ func (s *Store) GetMetadata(ctx context.Context, meta, data Key) ([]byte, error)
 	return found, nil
 }
 
-// DeleteMetadata removes metadata meta set on exactly data.
+// DeleteMetadata removes metadata meta set on exactly data. Missing
+// metadata is not an error.
 func (s *Store) DeleteMetadata(ctx context.Context, meta, data Key) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(ctx, Live()); err != nil {
-		return err
+	if meta.typ != MetaKey || len(meta.segments) != 1 {
+		return fmt.Errorf("delete metadata %q: %w: not a metadata key", meta.name, ErrInvalidKey)
 	}
-	root := filepath.Join(s.dir, liveDir)
-	if err := removeFile(root, metaPath(root, meta, data), true); err != nil {
-		return fmt.Errorf("delete metadata %q on %q: %w", meta.name, data.name, err)
-	}
-	delete(s.meta[data.name], meta.name)
-	return nil
+	return s.logLive(ctx, []walOp{{kind: opDeleteMeta, data: data, meta: meta}}, "delete metadata")
 }
 
 // MetadataEntry is one populated metadata value.

@@ -29,13 +29,15 @@ var (
 	// ErrConflict: a key would be both a value and a parent of values,
 	// e.g. settings.a and settings.a.b.
 	ErrConflict = errors.New("key conflicts with an existing key")
+	// ErrFailed: a write to the write-ahead log or the live tree failed;
+	// the store refuses further writes until it is reopened.
+	ErrFailed = errors.New("datastore write failed")
 )
 
 const (
-	liveDir     = "live"
-	pendingDir  = "pending"
-	lockName    = ".lock"
-	journalName = ".commit-journal"
+	liveDir    = "live"
+	pendingDir = "pending"
+	lockName   = ".lock"
 )
 
 // Committed selects the tree an operation reads or writes: the live tree,
@@ -68,13 +70,30 @@ type tree map[string]KeyValue
 
 // Store is an open datastore. It keeps a copy of every value in memory,
 // loaded by Open and updated after each durable write, so reads do no I/O.
-// Store is safe for concurrent use; writes are serialised.
+//
+// Live writes (commits, live sets and deletes, metadata) go through a
+// write-ahead log owned by a committer goroutine, which makes concurrent
+// writes durable with one shared fdatasync (see docs/datastore.md).
+// Store is safe for concurrent use. Close stops the committer.
 type Store struct {
-	dir  string // the resolved versioned directory
-	lock *os.File
+	dir      string // the resolved versioned directory
+	lock     *os.File
+	c        *committer
+	recovery Recovery
 
+	// wmu serialises writers. Under it a writer checks its change against
+	// the logical state (every logged write, durable or not), queues its
+	// log record and updates the logical state.
+	wmu      sync.Mutex
+	seq      uint64                     // seq of the last queued record
+	nextLive tree                       // logical live values
+	nextMeta map[string]map[string]bool // logical metadata: data key -> meta key
+
+	// mu guards the visible state, which readers use. Live values and
+	// metadata change only once durable, by the committer, in log order.
+	// Pending trees change under wmu and mu.
 	mu      sync.RWMutex
-	closed  bool
+	closed  bool // set under wmu and mu
 	live    tree
 	meta    map[string]map[string][]byte // data key name -> meta key name -> value
 	pending map[string]tree
@@ -115,7 +134,8 @@ func (s *Store) treeDir(c Committed) string {
 }
 
 // Open opens the datastore at path (usually <base>/current), takes its
-// process lock, rolls forward an interrupted commit and loads every value.
+// process lock, replays the write-ahead log, loads every value and starts
+// the committer goroutine, which Close stops.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -138,27 +158,55 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("lock datastore %q: %w", path, err)
 	}
-	s := &Store{dir: dir, lock: lock, meta: map[string]map[string][]byte{}, pending: map[string]tree{}}
-	if err := s.rollForward(); err != nil {
+	s := &Store{dir: dir, lock: lock, c: newCommitter(), meta: map[string]map[string][]byte{}, pending: map[string]tree{}}
+	err = s.openLog()
+	if err == nil {
+		err = s.load()
+	}
+	if err != nil {
+		if s.c.f != nil {
+			s.c.f.Close()
+		}
 		lock.Close()
 		return nil, err
 	}
-	if err := s.load(); err != nil {
-		lock.Close()
-		return nil, err
+	s.nextLive = make(tree, len(s.live))
+	for name, kv := range s.live {
+		s.nextLive[name] = kv
 	}
+	s.nextMeta = make(map[string]map[string]bool, len(s.meta))
+	for data, metas := range s.meta {
+		s.nextMeta[data] = map[string]bool{}
+		for m := range metas {
+			s.nextMeta[data][m] = true
+		}
+	}
+	go s.runCommitter()
 	return s, nil
 }
 
-// Close releases the process lock. The Store must not be used afterwards.
+// Close waits for queued writes, checkpoints the log, stops the committer
+// and releases the process lock. Later calls fail with ErrClosed.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
 	if s.closed {
+		s.wmu.Unlock()
 		return nil
 	}
+	s.mu.Lock()
 	s.closed = true
-	return s.lock.Close()
+	s.mu.Unlock()
+	s.wmu.Unlock()
+	close(s.c.stop)
+	<-s.c.done
+	err := s.c.closeErr
+	if cerr := s.c.f.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close write-ahead log: %w", cerr)
+	}
+	if cerr := s.lock.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("release datastore lock: %w", cerr)
+	}
+	return err
 }
 
 func (s *Store) load() error {
@@ -270,6 +318,15 @@ func (s *Store) check(ctx context.Context, c Committed) error {
 	return nil
 }
 
+// checkWrite is check for writers, who hold wmu: it also refuses writes
+// once the store has failed.
+func (s *Store) checkWrite(ctx context.Context, c Committed) error {
+	if err := s.check(ctx, c); err != nil {
+		return err
+	}
+	return s.c.failure()
+}
+
 func (s *Store) treeFor(c Committed) tree {
 	if c.IsLive() {
 		return s.live
@@ -322,91 +379,4 @@ func (s *Store) Values(ctx context.Context, prefix string, c Committed) ([]KeyVa
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key.name < out[j].Key.name })
 	return out, nil
-}
-
-// Set writes one value; see SetMany.
-func (s *Store) Set(ctx context.Context, key Key, value []byte, c Committed) error {
-	return s.SetMany(ctx, []KeyValue{{Key: key, Value: value}}, c)
-}
-
-// SetMany writes values into the live tree or a transaction. Every key and
-// value is checked before anything is written. Live writes are durable
-// (fsync) and each value is replaced atomically; pending writes are atomic
-// but not fsynced, since transactions are discarded at boot.
-func (s *Store) SetMany(ctx context.Context, kvs []KeyValue, c Committed) error {
-	canon := make([]KeyValue, len(kvs))
-	for i, kv := range kvs {
-		if kv.Key.typ != DataKey || len(kv.Key.segments) == 0 {
-			return fmt.Errorf("set %q: %w: not a data key", kv.Key.name, ErrInvalidKey)
-		}
-		v, err := CanonicalValue(kv.Value)
-		if err != nil {
-			return fmt.Errorf("set %q: %w", kv.Key.name, err)
-		}
-		canon[i] = KeyValue{Key: kv.Key, Value: v}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(ctx, c); err != nil {
-		return err
-	}
-	if err := s.checkConflicts(canon, c); err != nil {
-		return err
-	}
-	root := s.treeDir(c)
-	for _, kv := range canon {
-		if err := writeAtomic(s.dir, dataPath(root, kv.Key), kv.Value, c.IsLive()); err != nil {
-			return fmt.Errorf("set %q: %w", kv.Key.name, err)
-		}
-		t := s.treeFor(c)
-		if t == nil {
-			t = tree{}
-			s.pending[c.tx] = t
-		}
-		t[kv.Key.name] = kv
-	}
-	return nil
-}
-
-// Delete removes a data key. A missing key is not an error.
-func (s *Store) Delete(ctx context.Context, key Key, c Committed) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(ctx, c); err != nil {
-		return err
-	}
-	root := s.treeDir(c)
-	if err := removeFile(root, dataPath(root, key), c.IsLive()); err != nil {
-		return fmt.Errorf("delete %q: %w", key.name, err)
-	}
-	delete(s.treeFor(c), key.name)
-	return nil
-}
-
-// checkConflicts rejects a key that is a parent or a child of a value in
-// the target tree, in live (where a commit will write it) or in the batch.
-func (s *Store) checkConflicts(kvs []KeyValue, c Committed) error {
-	trees := []tree{s.live}
-	if !c.IsLive() {
-		trees = append(trees, s.pending[c.tx])
-	}
-	batch := tree{}
-	trees = append(trees, batch)
-	for _, kv := range kvs {
-		for _, t := range trees {
-			for _, p := range kv.Key.prefixes()[:len(kv.Key.segments)-1] {
-				if _, ok := t[p.name]; ok {
-					return fmt.Errorf("set %q: %w %q", kv.Key.name, ErrConflict, p.name)
-				}
-			}
-			child := kv.Key.name + "."
-			for name := range t {
-				if strings.HasPrefix(name, child) {
-					return fmt.Errorf("set %q: %w %q", kv.Key.name, ErrConflict, name)
-				}
-			}
-		}
-		batch[kv.Key.name] = kv
-	}
-	return nil
 }

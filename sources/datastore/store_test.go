@@ -2,7 +2,6 @@ package datastore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -90,8 +89,8 @@ func TestSetGetCommitOnDisk(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.Dir(), "pending", "test%20transaction")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pending tx dir still exists: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(s.Dir(), journalName)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("journal still exists: %v", err)
+	if entries, err := os.ReadDir(filepath.Join(s.Dir(), "pending")); err != nil || len(entries) != 0 {
+		t.Errorf("pending directory after commit = %v, %v, want empty", entries, err)
 	}
 	if _, err := s.Get(ctx, other, Live()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("non-settings key committed: %v", err)
@@ -199,49 +198,6 @@ func TestMetadataInheritance(t *testing.T) {
 	md, _ := s2.ListMetadata(ctx, "settings.", "affected-services")
 	if len(md) != 2 {
 		t.Errorf("ListMetadata = %v, want 2 entries", md)
-	}
-}
-
-func TestRollForwardJournal(t *testing.T) {
-	t.Parallel()
-	s, cur := newStore(t)
-	ctx := context.Background()
-	if err := s.SetMany(ctx, []KeyValue{{MustKey(DataKey, "settings.a"), []byte(`1`)}, {MustKey(DataKey, "settings.b.c"), []byte(`2`)}}, Pending("t")); err != nil {
-		t.Fatal(err)
-	}
-	dir := s.Dir()
-	s.Close()
-	// Simulate a crash after the journal became durable and one key was applied.
-	j := journal{Transaction: "t", Values: []journalRecord{{Key: "settings.a", Value: json.RawMessage(`1`)}, {Key: "settings.b.c", Value: json.RawMessage(`2`)}}}
-	data, _ := json.Marshal(j)
-	if err := os.WriteFile(filepath.Join(dir, journalName), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "live", "settings"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "live", "settings", "a"), []byte(`1`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "live", "settings", tempPrefix+"junk"), []byte(`2`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s2, err := Open(ctx, cur)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	v, err := s2.Get(ctx, MustKey(DataKey, "settings.b.c"), Live())
-	if err != nil || string(v) != "2" {
-		t.Errorf("rolled-forward value = %s, %v", v, err)
-	}
-	if txs, _ := s2.ListTransactions(ctx); len(txs) != 0 {
-		t.Errorf("transactions after roll-forward = %v", txs)
-	}
-	for _, p := range []string{journalName, "live/settings/" + tempPrefix + "junk"} {
-		if _, err := os.Stat(filepath.Join(dir, p)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s left behind: %v", p, err)
-		}
 	}
 }
 

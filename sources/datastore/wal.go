@@ -1,0 +1,258 @@
+package datastore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// The write-ahead log (.wal in the versioned directory) is the durable copy
+// of every live write that is not yet checkpointed. Format, version 1:
+//
+//	file    = header record*
+//	header  = "PTRLWAL1"                       (8 bytes)
+//	record  = length:u32 crc:u32 payload       (little endian)
+//	          length = len(payload) ≤ maxRecordPayload
+//	          crc    = CRC-32C (Castagnoli) of payload
+//	payload = seq:u64 tx:str16 count:u32 op*
+//	op      = kind:u8 data:str16 [meta:str16] [value:str32]
+//	          meta for opSetMeta/opDeleteMeta, value for opSetData/opSetMeta
+//	str16   = len:u16 bytes;  str32 = len:u32 bytes
+//
+// data and meta are canonical key names, value is canonical JSON, tx is the
+// committed transaction ("" for a direct live write). Records follow each
+// other with consecutive seq numbers. The log ends at the first record
+// that is short, fails its checksum or breaks the sequence: that record and
+// everything after it were never acknowledged (see docs/datastore.md).
+const walHeader = "PTRLWAL1"
+
+const (
+	walName          = ".wal"
+	recordHeaderLen  = 8
+	maxRecordPayload = 64 << 20
+)
+
+// opKind says what one logged operation does to the live tree.
+type opKind uint8
+
+const (
+	opSetData opKind = iota + 1
+	opDeleteData
+	opSetMeta
+	opDeleteMeta
+)
+
+// walOp is one operation on the live tree.
+type walOp struct {
+	kind  opKind
+	data  Key
+	meta  Key    // opSetMeta, opDeleteMeta
+	value []byte // opSetData, opSetMeta
+}
+
+// walRecord is one atomic group of live operations: a commit or a direct
+// live write.
+type walRecord struct {
+	seq uint64
+	tx  string
+	ops []walOp
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Errors that end the log during replay. Both mean the record was never
+// acknowledged: a crash tore it.
+var (
+	errShortRecord = errors.New("short record")
+	errBadChecksum = errors.New("record checksum mismatch")
+)
+
+// appendRecord appends the encoded record to b.
+func appendRecord(b []byte, r walRecord) []byte {
+	start := len(b)
+	b = append(b, make([]byte, recordHeaderLen)...)
+	b = binary.LittleEndian.AppendUint64(b, r.seq)
+	b = appendStr16(b, r.tx)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.ops)))
+	for _, op := range r.ops {
+		b = append(b, byte(op.kind))
+		b = appendStr16(b, op.data.name)
+		if op.kind == opSetMeta || op.kind == opDeleteMeta {
+			b = appendStr16(b, op.meta.name)
+		}
+		if op.kind == opSetData || op.kind == opSetMeta {
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(op.value)))
+			b = append(b, op.value...)
+		}
+	}
+	payload := b[start+recordHeaderLen:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
+	return b
+}
+
+func appendStr16(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+// checkRecord reports whether r fits the format's field sizes. Keys and
+// transaction names are far below the limits; values are not bounded by
+// the key rules, so a huge commit is refused here rather than logged.
+func checkRecord(r walRecord) error {
+	size := 8 + 2 + len(r.tx) + 4
+	for _, op := range r.ops {
+		size += 1 + 2 + len(op.data.name) + 2 + len(op.meta.name) + 4 + len(op.value)
+	}
+	if size > maxRecordPayload {
+		return fmt.Errorf("log record of %d bytes exceeds the %d-byte limit", size, maxRecordPayload)
+	}
+	return nil
+}
+
+// decodeRecord decodes the record at the start of b and returns it with its
+// encoded length. It returns errShortRecord when b ends inside the record,
+// errBadChecksum when the payload does not match its checksum, and an error
+// matching ErrCorrupt when a checksummed payload is malformed.
+func decodeRecord(b []byte) (walRecord, int, error) {
+	if len(b) < recordHeaderLen {
+		return walRecord{}, 0, errShortRecord
+	}
+	n := binary.LittleEndian.Uint32(b)
+	if n > maxRecordPayload {
+		// A torn length field reads as garbage; it cannot be trusted.
+		return walRecord{}, 0, errBadChecksum
+	}
+	total := recordHeaderLen + int(n)
+	if len(b) < total {
+		return walRecord{}, 0, errShortRecord
+	}
+	payload := b[recordHeaderLen:total]
+	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return walRecord{}, 0, errBadChecksum
+	}
+	r, err := decodePayload(payload)
+	if err != nil {
+		return walRecord{}, 0, fmt.Errorf("decode log record: %w: %w", ErrCorrupt, err)
+	}
+	return r, total, nil
+}
+
+// payloadReader reads the fields of one payload, remembering the first error.
+type payloadReader struct {
+	b   []byte
+	err error
+}
+
+func (p *payloadReader) take(n int) []byte {
+	if p.err != nil {
+		return nil
+	}
+	if n > len(p.b) {
+		p.err = errors.New("field runs past the end of the record")
+		return nil
+	}
+	v := p.b[:n:n]
+	p.b = p.b[n:]
+	return v
+}
+
+func (p *payloadReader) u8() byte {
+	if v := p.take(1); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (p *payloadReader) u16() int {
+	if v := p.take(2); v != nil {
+		return int(binary.LittleEndian.Uint16(v))
+	}
+	return 0
+}
+
+func (p *payloadReader) u32() int {
+	if v := p.take(4); v != nil {
+		return int(binary.LittleEndian.Uint32(v))
+	}
+	return 0
+}
+
+func (p *payloadReader) u64() uint64 {
+	if v := p.take(8); v != nil {
+		return binary.LittleEndian.Uint64(v)
+	}
+	return 0
+}
+
+func (p *payloadReader) str16() string { return string(p.take(p.u16())) }
+
+func decodePayload(b []byte) (walRecord, error) {
+	p := &payloadReader{b: b}
+	r := walRecord{seq: p.u64(), tx: p.str16()}
+	count := p.u32()
+	if p.err != nil {
+		return walRecord{}, p.err
+	}
+	if r.tx != "" {
+		if err := CheckTransactionName(r.tx); err != nil {
+			return walRecord{}, err
+		}
+	}
+	// Each op takes at least 3 bytes, which bounds a lying count.
+	if count == 0 || count > len(p.b)/3 {
+		return walRecord{}, fmt.Errorf("bad operation count %d", count)
+	}
+	r.ops = make([]walOp, 0, count)
+	for i := range count {
+		op := walOp{kind: opKind(p.u8())}
+		dataName := p.str16()
+		var metaName string
+		switch op.kind {
+		case opSetData, opDeleteData:
+		case opSetMeta, opDeleteMeta:
+			metaName = p.str16()
+		default:
+			if p.err == nil {
+				return walRecord{}, fmt.Errorf("operation %d: unknown kind %d", i, op.kind)
+			}
+		}
+		if op.kind == opSetData || op.kind == opSetMeta {
+			op.value = p.take(p.u32())
+		}
+		if p.err != nil {
+			return walRecord{}, fmt.Errorf("operation %d: %w", i, p.err)
+		}
+		var err error
+		if op.data, err = ParseKey(DataKey, dataName); err != nil {
+			return walRecord{}, fmt.Errorf("operation %d: %w", i, err)
+		}
+		if op.data.name != dataName {
+			return walRecord{}, fmt.Errorf("operation %d: key %q is not canonical", i, dataName)
+		}
+		if op.kind == opSetMeta || op.kind == opDeleteMeta {
+			if op.meta, err = ParseKey(MetaKey, metaName); err != nil {
+				return walRecord{}, fmt.Errorf("operation %d: %w", i, err)
+			}
+			if op.meta.name != metaName {
+				return walRecord{}, fmt.Errorf("operation %d: metadata key %q is not canonical", i, metaName)
+			}
+		}
+		if op.kind == opSetData || op.kind == opSetMeta {
+			canon, err := CanonicalValue(op.value)
+			if err != nil {
+				return walRecord{}, fmt.Errorf("operation %d: value of %q: %w", i, dataName, err)
+			}
+			if !bytes.Equal(canon, op.value) {
+				return walRecord{}, fmt.Errorf("operation %d: value of %q is not canonical", i, dataName)
+			}
+		}
+		r.ops = append(r.ops, op)
+	}
+	if len(p.b) != 0 {
+		return walRecord{}, fmt.Errorf("%d bytes after the last operation", len(p.b))
+	}
+	return r, nil
+}

@@ -1,0 +1,206 @@
+package datastore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Set writes one value; see SetMany.
+func (s *Store) Set(ctx context.Context, key Key, value []byte, c Committed) error {
+	return s.SetMany(ctx, []KeyValue{{Key: key, Value: value}}, c)
+}
+
+// SetMany writes values into the live tree or a transaction. Every key and
+// value is checked before anything is written. A live write is one logged
+// record: durable and atomic across its keys when SetMany returns. Pending
+// writes replace each file atomically but are not fsynced, since
+// transactions are discarded at boot.
+//
+// A live write that was queued waits for the log even if ctx is cancelled.
+func (s *Store) SetMany(ctx context.Context, kvs []KeyValue, c Committed) error {
+	canon := make([]KeyValue, len(kvs))
+	for i, kv := range kvs {
+		if kv.Key.typ != DataKey || len(kv.Key.segments) == 0 {
+			return fmt.Errorf("set %q: %w: not a data key", kv.Key.name, ErrInvalidKey)
+		}
+		v, err := CanonicalValue(kv.Value)
+		if err != nil {
+			return fmt.Errorf("set %q: %w", kv.Key.name, err)
+		}
+		canon[i] = KeyValue{Key: kv.Key, Value: v}
+	}
+	if c.IsLive() {
+		ops := make([]walOp, len(canon))
+		for i, kv := range canon {
+			ops[i] = walOp{kind: opSetData, data: kv.Key, value: kv.Value}
+		}
+		return s.logLive(ctx, ops, "set")
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.checkWrite(ctx, c); err != nil {
+		return err
+	}
+	if err := s.checkConflicts(canon, c); err != nil {
+		return err
+	}
+	root := s.treeDir(c)
+	for _, kv := range canon {
+		if err := writeAtomic(s.dir, dataPath(root, kv.Key), kv.Value, false); err != nil {
+			return fmt.Errorf("set %q: %w", kv.Key.name, err)
+		}
+		s.mu.Lock()
+		t := s.pending[c.tx]
+		if t == nil {
+			t = tree{}
+			s.pending[c.tx] = t
+		}
+		t[kv.Key.name] = kv
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Delete removes a data key. A missing key is not an error.
+func (s *Store) Delete(ctx context.Context, key Key, c Committed) error {
+	if c.IsLive() {
+		return s.logLive(ctx, []walOp{{kind: opDeleteData, data: key}}, "delete")
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.checkWrite(ctx, c); err != nil {
+		return err
+	}
+	root := s.treeDir(c)
+	if err := removeFile(root, dataPath(root, key), false); err != nil {
+		return fmt.Errorf("delete %q: %w", key.name, err)
+	}
+	s.mu.Lock()
+	delete(s.pending[c.tx], key.name)
+	s.mu.Unlock()
+	return nil
+}
+
+// logLive writes ops to the live tree as one logged record and waits until
+// the record is durable and visible. Operations that change nothing (a
+// delete of something absent) are dropped; if none is left, nothing is
+// logged.
+func (s *Store) logLive(ctx context.Context, ops []walOp, verb string) error {
+	s.wmu.Lock()
+	req, err := s.prepareLive(ctx, ops, verb)
+	s.wmu.Unlock()
+	if err != nil || req == nil {
+		return err
+	}
+	return <-req.done
+}
+
+// prepareLive checks ops against the logical state, queues their record
+// and applies them to the logical state. The caller holds wmu.
+func (s *Store) prepareLive(ctx context.Context, ops []walOp, verb string) (*walRequest, error) {
+	if err := s.checkWrite(ctx, Live()); err != nil {
+		return nil, err
+	}
+	var sets []KeyValue
+	kept := ops[:0:0]
+	for _, op := range ops {
+		switch op.kind {
+		case opSetData:
+			sets = append(sets, KeyValue{Key: op.data, Value: op.value})
+		case opDeleteData:
+			if _, ok := s.nextLive[op.data.name]; !ok {
+				continue
+			}
+		case opSetMeta:
+			if err := s.checkMetaParent(op.data); err != nil {
+				return nil, fmt.Errorf("set metadata %q on %q: %w", op.meta.name, op.data.name, err)
+			}
+		case opDeleteMeta:
+			if !s.nextMeta[op.data.name][op.meta.name] {
+				continue
+			}
+		}
+		kept = append(kept, op)
+	}
+	if err := s.checkConflicts(sets, Live()); err != nil {
+		return nil, err
+	}
+	if len(kept) == 0 {
+		return nil, nil
+	}
+	rec := walRecord{ops: kept}
+	if err := checkRecord(rec); err != nil {
+		return nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	s.applyLogical(kept)
+	return s.enqueue(rec, ""), nil
+}
+
+// applyLogical applies ops to the logical state. The caller holds wmu.
+func (s *Store) applyLogical(ops []walOp) {
+	for _, op := range ops {
+		switch op.kind {
+		case opSetData:
+			s.nextLive[op.data.name] = KeyValue{Key: op.data, Value: op.value}
+		case opDeleteData:
+			delete(s.nextLive, op.data.name)
+		case opSetMeta:
+			if s.nextMeta[op.data.name] == nil {
+				s.nextMeta[op.data.name] = map[string]bool{}
+			}
+			s.nextMeta[op.data.name][op.meta.name] = true
+		case opDeleteMeta:
+			delete(s.nextMeta[op.data.name], op.meta.name)
+			if len(s.nextMeta[op.data.name]) == 0 {
+				delete(s.nextMeta, op.data.name)
+			}
+		}
+	}
+}
+
+// checkConflicts rejects a key that is a parent or a child of a value in
+// the target tree, in live (where a commit will write it) or in the batch,
+// and a key that has metadata below it (its directory holds the metadata
+// files). The caller holds wmu; live means the logical live state.
+func (s *Store) checkConflicts(kvs []KeyValue, c Committed) error {
+	trees := []tree{s.nextLive}
+	if !c.IsLive() {
+		trees = append(trees, s.pending[c.tx])
+	}
+	batch := tree{}
+	trees = append(trees, batch)
+	for _, kv := range kvs {
+		child := kv.Key.name + "."
+		for _, t := range trees {
+			for _, p := range kv.Key.prefixes()[:len(kv.Key.segments)-1] {
+				if _, ok := t[p.name]; ok {
+					return fmt.Errorf("set %q: %w %q", kv.Key.name, ErrConflict, p.name)
+				}
+			}
+			for name := range t {
+				if strings.HasPrefix(name, child) {
+					return fmt.Errorf("set %q: %w %q", kv.Key.name, ErrConflict, name)
+				}
+			}
+		}
+		for name := range s.nextMeta {
+			if strings.HasPrefix(name, child) {
+				return fmt.Errorf("set %q: %w: metadata on %q", kv.Key.name, ErrConflict, name)
+			}
+		}
+		batch[kv.Key.name] = kv
+	}
+	return nil
+}
+
+// checkMetaParent rejects metadata on a key below a live value: its file
+// would have to live inside that value's file. The caller holds wmu.
+func (s *Store) checkMetaParent(data Key) error {
+	for _, p := range data.prefixes()[:len(data.segments)-1] {
+		if _, ok := s.nextLive[p.name]; ok {
+			return fmt.Errorf("%w %q", ErrConflict, p.name)
+		}
+	}
+	return nil
+}
