@@ -9,10 +9,10 @@ import (
 func TestTemplates(t *testing.T) {
 	model := map[string]any{
 		"settings": map[string]any{
-			"motd":    "hi",
-			"network": map[string]any{"hostname": "h1", "no-proxy": []any{"a", "b"}},
-			"updates": map[string]any{"seed": float64(1234), "version-lock": "latest"},
-			"kernel":  map[string]any{"sysctl": map[string]any{"b.y": "2", "a.x": "1"}},
+			"motd":            "hi",
+			"network":         map[string]any{"hostname": "h1", "no-proxy": []any{"a", "b"}},
+			"updates":         map[string]any{"seed": float64(1234), "version-lock": "latest"},
+			"kernel":          map[string]any{"sysctl": map[string]any{"b.y": "2", "a.x": "1"}},
 			"host-containers": map[string]any{"admin": map[string]any{"user-data": "aGVsbG8="}},
 		},
 		"os": map[string]any{"arch": "x86_64"},

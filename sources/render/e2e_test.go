@@ -1,0 +1,197 @@
+package render_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/petrel-os/petrel/sources/api"
+	"github.com/petrel-os/petrel/sources/apiclient"
+	"github.com/petrel-os/petrel/sources/apiserver"
+	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/render"
+	"github.com/petrel-os/petrel/sources/settings"
+	"github.com/petrel-os/petrel/sources/userdata"
+)
+
+// recorder records restarts instead of touching systemd.
+type recorder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recorder) Restart(_ context.Context, name string, _ settings.Service, _ []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, name)
+	return nil
+}
+
+func (r *recorder) DaemonReload(context.Context) error { return nil }
+
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.calls
+	r.calls = nil
+	return c
+}
+
+// host is one simulated Petrel host: its datastore, /etc root and state.
+type host struct {
+	t        *testing.T
+	base     string // datastore base
+	root     string // file system root for rendered files and templates
+	userData string
+	marker   string
+	rec      *recorder
+}
+
+func newHost(t *testing.T) *host {
+	dir := t.TempDir()
+	h := &host{t: t, base: filepath.Join(dir, "datastore"), root: filepath.Join(dir, "root"),
+		userData: filepath.Join(dir, "user-data.toml"), marker: filepath.Join(dir, "early-boot-config.ran"), rec: &recorder{}}
+	tdir := filepath.Join(h.root, "usr/share/templates")
+	if err := os.MkdirAll(tdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"motd", "hostname"} {
+		data, err := os.ReadFile(filepath.Join("templates", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tdir, n), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+// boot runs the boot pipeline: storewolf, apiserver, early-boot-config,
+// settings-committer, settings-applier --all. It returns a client of the
+// still running API server and a function stopping it.
+func (h *host) boot(ctx context.Context) (*apiclient.Client, *render.Applier, func()) {
+	t := h.t
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	d, err := settings.LoadDefaults(ctx, "../settings/defaults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := settings.Storewolf(ctx, settings.StorewolfConfig{Base: h.base, Version: "1.0.0"}, d); err != nil {
+		t.Fatal(err)
+	}
+	store, err := datastore.Open(ctx, filepath.Join(h.base, "current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	client := apiclient.New(sock)
+	applier := &render.Applier{Source: render.APISource{Client: client}, Restarter: h.rec, Root: h.root, Logger: log}
+	srv := apiserver.New(apiserver.Config{Store: store, Validator: settings.Validator{}, Applier: applier, SocketGID: os.Getgid(), Logger: log})
+	ln, err := apiserver.Listen(sock, -1, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		client.Close()
+		store.Close()
+	}
+
+	if _, err := userdata.Run(ctx, userdata.Config{
+		Providers:   []userdata.Provider{userdata.FileProvider{Path: h.userData}},
+		API:         client,
+		Transaction: api.LaunchTransaction,
+		Marker:      h.marker,
+		Logger:      log,
+	}); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	if _, err := settings.Commit(ctx, client, api.LaunchTransaction, log); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	if _, err := applier.All(ctx); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	return client, applier, stop
+}
+
+func (h *host) read(path string) string {
+	data, err := os.ReadFile(filepath.Join(h.root, path))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestBootPipeline(t *testing.T) {
+	ctx := context.Background()
+	h := newHost(t)
+	if err := os.WriteFile(h.userData, []byte("[settings]\nmotd = \"hello from user data\"\n[settings.network]\nhostname = \"petrel-test\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// First boot.
+	client, _, stop := h.boot(ctx)
+	if got := h.read("etc/motd"); got != "hello from user data\n" {
+		t.Fatalf("/etc/motd = %q", got)
+	}
+	if got := h.read("etc/hostname"); got != "petrel-test\n" {
+		t.Fatalf("/etc/hostname = %q", got)
+	}
+	if got := h.rec.take(); !reflect.DeepEqual(got, []string{"hostname", "motd"}) {
+		t.Fatalf("restarted %v at boot", got)
+	}
+	if _, err := os.Stat(h.marker); err != nil {
+		t.Fatalf("marker: %v", err)
+	}
+
+	// A live change restarts only the affected service.
+	if err := client.Set(ctx, "change", map[string]any{"motd": "changed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CommitAndApply(ctx, "change"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.read("etc/motd"); got != "changed\n" {
+		t.Fatalf("/etc/motd after change = %q", got)
+	}
+	if got := h.rec.take(); !reflect.DeepEqual(got, []string{"motd"}) {
+		t.Fatalf("restarted %v after a motd change", got)
+	}
+
+	// Bad input through the API names the key path.
+	err := client.Set(ctx, "bad", map[string]any{"network": map[string]any{"hostname": 5}})
+	var se *apiclient.StatusError
+	if !asStatus(err, &se) || se.Code != 400 || !contains(se.Body, "settings.network.hostname: expected a string, got number") {
+		t.Fatalf("bad patch: %v", err)
+	}
+	stop()
+
+	// Second boot: the user data changed, but it is applied only once.
+	if err := os.WriteFile(h.userData, []byte("[settings]\nmotd = \"second boot\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, stop = h.boot(ctx)
+	defer stop()
+	if got := h.read("etc/motd"); got != "changed\n" {
+		t.Fatalf("/etc/motd on second boot = %q (user data re-applied or default restored)", got)
+	}
+	if got := h.read("etc/hostname"); got != "petrel-test\n" {
+		t.Fatalf("/etc/hostname on second boot = %q", got)
+	}
+}
