@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -148,10 +149,12 @@ func (s *Store) commitQueued() {
 }
 
 // commitBatch appends the batch's records with one write, makes them
-// durable with one fdatasync, then applies them in log order: first to
-// memory (so readers see them, all keys of a record at once), then to the
-// live files, without fsync: until the next checkpoint the log is the
-// durable copy. Only then are the writers released.
+// durable with one fdatasync, applies them to memory in log order (so
+// readers see them, all keys of a record at once) and releases their
+// writers. Then it applies them to the live files, without fsync: until
+// the next checkpoint the log is the durable copy. The files are not read
+// while the store is open; the next batch, a checkpoint and Close all run
+// after this on the same goroutine.
 func (s *Store) commitBatch(batch []*walRequest) {
 	if err := s.c.failure(); err != nil {
 		for _, r := range batch {
@@ -186,11 +189,16 @@ func (s *Store) commitBatch(batch []*walRequest) {
 		s.applyMemory(r.rec)
 	}
 	s.mu.Unlock()
+	// Durable and visible: the writers may go. A writer that failed to
+	// apply below was still committed (Open applies the record).
+	for _, r := range batch {
+		r.done <- nil
+	}
 	for _, r := range batch {
 		if s.c.failure() == nil {
 			if err := s.applyFiles(r.rec, false); err != nil {
-				// The record is durable and Open will apply it; stop writing
-				// and never checkpoint (truncate) the log from now on.
+				// Open will apply the record; stop writing and never
+				// checkpoint (truncate) the log from now on.
 				s.c.fail(err)
 			}
 		}
@@ -200,7 +208,6 @@ func (s *Store) commitBatch(batch []*walRequest) {
 				s.c.dirtyDirs[filepath.Dir(r.removeDir)] = struct{}{}
 			}
 		}
-		r.done <- nil // durable, hence committed, even if applying failed
 	}
 }
 
@@ -315,7 +322,7 @@ func (s *Store) checkpoint() error {
 		}
 	}
 	for dir := range s.c.dirtyDirs {
-		if err := syncDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := syncDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
@@ -335,7 +342,7 @@ func (s *Store) checkpoint() error {
 // a directory is skipped.
 func syncFile(path string) error {
 	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil
 	}
 	if err != nil {

@@ -82,6 +82,21 @@ func TestSetGetCommitOnDisk(t *testing.T) {
 	if got := fmt.Sprint(keys); got != `[settings.kubernetes.node-labels."my.label" settings.motd]` {
 		t.Fatalf("Commit keys = %s", got)
 	}
+	if _, err := s.Get(ctx, other, Live()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("non-settings key committed: %v", err)
+	}
+	keys, err = s.Commit(ctx, "test transaction")
+	if err != nil || len(keys) != 0 {
+		t.Errorf("second Commit = %v, %v, want nothing", keys, err)
+	}
+	// Live files are applied after the commit returns; Close finishes them
+	// and checkpoints the log.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(s.Dir(), walName)); err != nil || st.Size() != int64(len(walHeader)) {
+		t.Errorf("log after Close = %v, %v, want only the header", st, err)
+	}
 	raw, err = os.ReadFile(filepath.Join(s.Dir(), "live", "settings", "kubernetes", "node-labels", "my%2Elabel"))
 	if err != nil || string(raw) != `"v"` {
 		t.Fatalf("live file = %q, %v", raw, err)
@@ -92,15 +107,7 @@ func TestSetGetCommitOnDisk(t *testing.T) {
 	if entries, err := os.ReadDir(filepath.Join(s.Dir(), "pending")); err != nil || len(entries) != 0 {
 		t.Errorf("pending directory after commit = %v, %v, want empty", entries, err)
 	}
-	if _, err := s.Get(ctx, other, Live()); !errors.Is(err, ErrNotFound) {
-		t.Errorf("non-settings key committed: %v", err)
-	}
-	keys, err = s.Commit(ctx, "test transaction")
-	if err != nil || len(keys) != 0 {
-		t.Errorf("second Commit = %v, %v, want nothing", keys, err)
-	}
 	// Reopen: the values come back from disk.
-	s.Close()
 	s2, err := Open(ctx, s.Dir())
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ const walHeader = "PTRLWAL1"
 const (
 	walName          = ".wal"
 	recordHeaderLen  = 8
+	minRecordPayload = 8 + 2 + 4 // seq, empty tx, count
 	maxRecordPayload = 64 << 20
 )
 
@@ -87,10 +88,16 @@ func appendRecord(b []byte, r walRecord) []byte {
 			b = append(b, op.value...)
 		}
 	}
-	payload := b[start+recordHeaderLen:]
-	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
+	putRecordHeader(b[start:])
 	return b
+}
+
+// putRecordHeader fills in the length and checksum of the record that
+// starts b and runs to its end.
+func putRecordHeader(b []byte) {
+	payload := b[recordHeaderLen:]
+	binary.LittleEndian.PutUint32(b, uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(payload, castagnoli))
 }
 
 func appendStr16(b []byte, s string) []byte {
@@ -121,8 +128,9 @@ func decodeRecord(b []byte) (walRecord, int, error) {
 		return walRecord{}, 0, errShortRecord
 	}
 	n := binary.LittleEndian.Uint32(b)
-	if n > maxRecordPayload {
-		// A torn length field reads as garbage; it cannot be trusted.
+	if n < minRecordPayload || n > maxRecordPayload {
+		// A torn length field reads as garbage or, when the file grew but
+		// its data never reached the disk, as zeros.
 		return walRecord{}, 0, errBadChecksum
 	}
 	total := recordHeaderLen + int(n)
