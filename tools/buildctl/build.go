@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,8 +60,8 @@ func (a *app) buildKitCmd() *cobra.Command {
 			} else {
 				return fmt.Errorf("%w: no KIT given and Twoliter.toml lists no [[kit]]", errUsage)
 			}
-			if _, ok := b.Project.Kits[name]; !ok {
-				return fmt.Errorf("%w: unknown kit %q (no kits/%s/kit.toml)", project.ErrInvalidInput, name, name)
+			if _, err := b.Project.Kit(name); err != nil {
+				return err
 			}
 			res, err := kit.Build(cmd.Context(), b, g, name)
 			if err != nil {
@@ -113,6 +114,7 @@ func (a *app) cleanCmd() *cobra.Command {
 // newBuilder loads the project, checks the host tools and returns a
 // Builder with its graph.
 func (a *app) newBuilder(ctx context.Context) (*builder.Builder, *graph.Graph, error) {
+	t0 := time.Now()
 	p, cfg, err := a.loadProject(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -121,7 +123,18 @@ func (a *app) newBuilder(ctx context.Context) (*builder.Builder, *graph.Graph, e
 	if err != nil {
 		return nil, nil, err
 	}
-	missing, err := sdk.Check(ctx, p.Manifest.SDK.Tools)
+	a.logger.Debug("project loaded", "packages", len(p.Packages), "duration", time.Since(t0))
+	t0 = time.Now()
+	// Only the tools builds use: checking all of them (QEMU, GRUB, ...)
+	// would cost more than a whole no-op build.
+	var tools []project.Tool
+	for _, t := range p.Manifest.SDK.Tools {
+		if slices.Contains(builder.HostTools(), t.Command) {
+			tools = append(tools, t)
+		}
+	}
+	missing, err := sdk.Check(ctx, tools)
+	a.logger.Debug("host tools checked", "tools", len(tools), "duration", time.Since(t0))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,4 +162,3 @@ func (a *app) printReport(rep *builder.Report, elapsed time.Duration) {
 	}
 	fmt.Fprintln(a.stdout, line)
 }
-

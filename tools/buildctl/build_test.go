@@ -204,16 +204,29 @@ func TestBuildErrors(t *testing.T) {
 			want:  []string{"packages/lib/lib.spec:7", `"lib-2.0.tar.gz"`},
 		},
 		{
-			name:  "unknown package",
-			args:  []string{"build-package", "nosuch"},
-			code:  2,
-			want:  []string{`"nosuch"`},
+			name: "host tool too old",
+			edits: map[string]string{"Twoliter.toml": "schema-version = 1\nrelease-version = \"1.2.3\"\n[os]\nname = \"petrel\"\n" +
+				"pretty-name = \"Petrel OS\"\nvendor = \"Petrel\"\n[[sdk.tool]]\ncommand = \"rpmbuild\"\npackage = \"rpm\"\nmin-version = \"99.0\"\n"},
+			code: 1,
+			want: []string{"rpmbuild (Debian package rpm)", "apt-get install --no-install-recommends rpm"},
 		},
 		{
-			name:  "no package named",
-			args:  []string{"build-package"},
-			code:  2,
-			want:  []string{"usage error"},
+			name: "unknown kit",
+			args: []string{"build-kit", "nosuch-kit"},
+			code: 2,
+			want: []string{`unknown kit "nosuch-kit"`},
+		},
+		{
+			name: "unknown package",
+			args: []string{"build-package", "nosuch"},
+			code: 2,
+			want: []string{`"nosuch"`},
+		},
+		{
+			name: "no package named",
+			args: []string{"build-package"},
+			code: 2,
+			want: []string{"usage error"},
 		},
 		{
 			name: "SHA-512 mismatch",

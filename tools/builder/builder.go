@@ -33,6 +33,13 @@ type Graph interface {
 	BuildDeps(name string) []string
 }
 
+// HostTools returns the commands package and kit builds run on the host
+// (directly or inside the sandbox): the subset of Twoliter.toml's [[sdk.tool]]
+// list that buildctl checks before it builds.
+func HostTools() []string {
+	return []string{"rpmbuild", "rpm", "rpm2cpio", "createrepo_c", "bwrap", "apt-get", "dpkg-deb", "cpio", "depmod", "git", "go"}
+}
+
 // Builder builds packages. Fill the exported fields, then call Build. A
 // Builder is not safe for concurrent use; one Build at a time may run on a
 // build directory (Build takes a lock on it).
@@ -51,6 +58,7 @@ type Builder struct {
 	fetcher    *fetch.Fetcher
 	goBin      string
 	goModCache string
+	goVersion  string
 }
 
 // Report says what Build did, each list in build order.
@@ -203,11 +211,11 @@ func (b *Builder) init() error {
 		}
 		b.goBin = filepath.Dir(goCmd)
 	}
-	b.goModCache = "/nonexistent"
+	b.goModCache, b.goVersion = "/nonexistent", "none"
 	if b.goBin != "" {
-		if out, err := exec.Command(filepath.Join(b.goBin, "go"), "env", "GOMODCACHE").Output(); err == nil {
-			if s := strings.TrimSpace(string(out)); s != "" {
-				b.goModCache = s
+		if out, err := exec.Command(filepath.Join(b.goBin, "go"), "env", "GOMODCACHE", "GOVERSION").Output(); err == nil {
+			if f := strings.Fields(string(out)); len(f) == 2 {
+				b.goModCache, b.goVersion = f[0], f[1]
 			}
 		}
 	}

@@ -129,6 +129,7 @@ func (b *Builder) computeKey(in *inputs, deps map[string]string) (string, error)
 		}
 	}
 	if len(pkg.GoCommands) > 0 || len(pkg.SourceGroups) > 0 {
+		k.addString("go-version", "", b.goVersion)
 		for _, f := range []string{"go.mod", "go.sum"} {
 			if err := k.addFile("go", f, filepath.Join(root, f)); err != nil {
 				return "", err

@@ -31,6 +31,11 @@ func readState(path string) (state, error) {
 	if err != nil {
 		return state{}, err
 	}
+	return parseState(path, data)
+}
+
+// parseState parses the key file data read from path.
+func parseState(path string, data []byte) (state, error) {
 	var s state
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
