@@ -8,7 +8,7 @@ const (
 	DefaultTransaction = "default"
 	// LaunchTransaction collects boot-time settings until settings-committer
 	// commits it.
-	LaunchTransaction = "bottlerocket-launch"
+	LaunchTransaction = "petrel-launch"
 	// MaxBodyBytes is the largest request body apiserver accepts (413 above).
 	MaxBodyBytes = 1 << 20
 )
