@@ -222,8 +222,9 @@ func (b *Builder) init() error {
 	return nil
 }
 
-// resolve gathers the inputs of every package in order and checks that
-// the files their specs name exist. It reports every problem at once.
+// resolve gathers the inputs of every package in order: its external
+// files and its SOURCE_DATE_EPOCH. (project.Load has checked that the
+// files the specs name exist.) It reports every problem at once.
 func (b *Builder) resolve(ctx context.Context, order []string) (map[string]*inputs, error) {
 	all := make(map[string]*inputs, len(order))
 	var errs []error
@@ -257,13 +258,6 @@ func (b *Builder) resolve(ctx context.Context, order []string) (map[string]*inpu
 		return nil, fmt.Errorf("determine SOURCE_DATE_EPOCH: %w", err)
 	}
 	return all, nil
-}
-
-func (b *Builder) rel(p string) string {
-	if r, err := filepath.Rel(b.Project.Root, p); err == nil {
-		return r
-	}
-	return p
 }
 
 // isCached reports whether name's recorded key is key and its RPMs exist.
