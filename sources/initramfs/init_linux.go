@@ -97,6 +97,9 @@ func run(ctx context.Context, con console) error {
 		return err
 	}
 	con.printf("mounted %s read-only on / (%s)", rootDev, fstype)
+	if err := setupEtc(con, NewRoot); err != nil {
+		return err
+	}
 	initPath, err := pickInit(cl.Init)
 	if err != nil {
 		return err

@@ -75,7 +75,9 @@ func newBootFixture(t *testing.T, ctx context.Context) *bootFixture {
 
 	// Root file system tree.
 	tree := filepath.Join(dir, "rootfs")
-	for _, d := range []string{"sbin", "dev", "proc", "sys", "etc/petrel-test"} {
+	// The payload is read from the verity device by the test init; /etc is
+	// a tmpfs that petrel-init fills from the factory directory.
+	for _, d := range []string{"sbin", "dev", "proc", "sys", "etc", "usr/share/petrel-test", "usr/share/factory/etc/petrel-test"} {
 		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -86,14 +88,21 @@ func newBootFixture(t *testing.T, ctx context.Context) *bootFixture {
 	rng.Read(f.payload)
 	sum := sha256.Sum256(f.payload)
 	files := map[string][]byte{
-		"etc/petrel-test/payload":        f.payload,
-		"etc/petrel-test/payload.sha256": []byte(hex.EncodeToString(sum[:]) + "\n"),
-		"etc/os-release":                 []byte("NAME=Petrel\nID=petrel\n"),
+		"usr/share/petrel-test/payload":            f.payload,
+		"usr/share/petrel-test/payload.sha256":     []byte(hex.EncodeToString(sum[:]) + "\n"),
+		"usr/share/factory/etc/os-release":         []byte("NAME=Petrel\nID=petrel\n"),
+		"usr/share/factory/etc/petrel-test/secret": []byte("factory secret\n"),
 	}
 	for p, b := range files {
 		if err := os.WriteFile(filepath.Join(tree, p), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.Chmod(filepath.Join(tree, "usr/share/factory/etc/petrel-test/secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../os-release", filepath.Join(tree, "usr/share/factory/etc/petrel-test/link")); err != nil {
+		t.Fatal(err)
 	}
 	rootImg := filepath.Join(dir, "root.img")
 	run(t, ctx, "", "mkfs.erofs", "--quiet", "--all-root", "-T", "1700000000", "-U", rootGUID, rootImg, tree)
@@ -196,6 +205,8 @@ func TestBootVerityRoot(t *testing.T) {
 			"verity root hash " + f.rootHex,
 			`status "verity V"`,
 			"petrel-init: mounted /dev/dm-0 read-only on / (erofs)",
+			"petrel-init: populated /etc (tmpfs) from /usr/share/factory/etc: 2 files, 1 directories, 1 symlinks",
+			"petrel-test: /etc is a writable tmpfs with the factory files",
 			"petrel-init: switching root, exec /sbin/init petrel.test=1",
 			"petrel-test: init started, args [petrel.test=1]",
 			"petrel-test: root is /dev/dm-0 erofs ro",

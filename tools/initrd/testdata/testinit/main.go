@@ -87,11 +87,14 @@ func check() bool {
 		return fail("read all files: %v", err)
 	}
 	fmt.Printf("petrel-test: read %d files, %d bytes\n", files, bytes)
-	want, err := os.ReadFile("/etc/petrel-test/payload.sha256")
+	if !checkEtc(string(mounts)) {
+		return false
+	}
+	want, err := os.ReadFile("/usr/share/petrel-test/payload.sha256")
 	if err != nil {
 		return fail("read payload hash: %v", err)
 	}
-	data, err := os.ReadFile("/etc/petrel-test/payload")
+	data, err := os.ReadFile("/usr/share/petrel-test/payload")
 	if err != nil {
 		return fail("read payload: %v", err)
 	}
@@ -99,5 +102,35 @@ func check() bool {
 	if hex.EncodeToString(sum[:]) != strings.TrimSpace(string(want)) {
 		return fail("payload hash mismatch")
 	}
+	return true
+}
+
+// checkEtc checks that /etc is a writable tmpfs that petrel-init filled
+// from /usr/share/factory/etc: contents, a 0600 mode and a symlink.
+func checkEtc(mounts string) bool {
+	tmpfs := false
+	for _, l := range strings.Split(mounts, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 4 && f[1] == "/etc" {
+			fmt.Println("petrel-test: /etc mount:", l)
+			tmpfs = f[2] == "tmpfs" && strings.HasPrefix(f[3], "rw,") && strings.Contains(f[3], "mode=755")
+		}
+	}
+	if !tmpfs {
+		return fail("/etc is not a rw tmpfs with mode 755")
+	}
+	if b, err := os.ReadFile("/etc/os-release"); err != nil || string(b) != "NAME=Petrel\nID=petrel\n" {
+		return fail("/etc/os-release: %q, %v", b, err)
+	}
+	if fi, err := os.Stat("/etc/petrel-test/secret"); err != nil || fi.Mode().Perm() != 0o600 {
+		return fail("/etc/petrel-test/secret: %v, %v", fi, err)
+	}
+	if target, err := os.Readlink("/etc/petrel-test/link"); err != nil || target != "../os-release" {
+		return fail("/etc/petrel-test/link -> %q, %v", target, err)
+	}
+	if err := os.WriteFile("/etc/written", []byte("x"), 0o644); err != nil {
+		return fail("write to /etc: %v", err)
+	}
+	fmt.Println("petrel-test: /etc is a writable tmpfs with the factory files")
 	return true
 }
