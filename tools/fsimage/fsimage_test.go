@@ -278,3 +278,36 @@ func TestEROFSReproducibleAndClean(t *testing.T) {
 		t.Errorf("EROFS into 4096 bytes = %v, want *TooSmallError", err)
 	}
 }
+
+func TestReplaceFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "initrd.img"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 40<<20); err != nil {
+		t.Fatal(err)
+	}
+	const off = 4 << 20
+	if err := Ext4(ctx, tree, img, 32<<20, Ext4Options{UUID: "0b5e0c53-2b0a-4bd5-9f6c-3a1f8b4a9d21", InPlace: true, Offset: off, ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReplaceFile(ctx, img, off, "/initrd.img", []byte("new content")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("debugfs", "-R", "cat /initrd.img", fmt.Sprintf("%s?offset=%d", img, off)).Output()
+	if err != nil || string(out) != "new content" {
+		t.Fatalf("debugfs cat /initrd.img = %q, %v; want the new content", out, err)
+	}
+	if err := ReplaceFile(ctx, img, off, "/missing", []byte("x")); err == nil {
+		t.Error("ReplaceFile of a missing file succeeded")
+	}
+}
