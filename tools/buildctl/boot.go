@@ -27,6 +27,7 @@ type bootFlags struct {
 	keep       bool
 	quiet      bool
 	memory     int
+	measure    bool
 }
 
 func (a *app) bootCmd() *cobra.Command {
@@ -56,6 +57,7 @@ func (a *app) bootCmd() *cobra.Command {
 	fl.BoolVar(&f.keep, "keep-running", false, "keep the VM running after it is ready, until it powers off or Ctrl-C")
 	fl.BoolVar(&f.quiet, "quiet", false, "do not copy the console to the terminal")
 	fl.IntVar(&f.memory, "memory", 1024, "guest memory in MiB")
+	fl.BoolVar(&f.measure, "measure", false, "print boot figures: kernel start and host ready, against a floor boot of the same kernel that powers off at once")
 	return cmd
 }
 
@@ -124,6 +126,9 @@ func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
 		if err := qemu.ConfigDrive(ctx, ud, opts.ConfigDrive); err != nil {
 			return err
 		}
+	}
+	if f.measure {
+		return a.measureBoots(ctx, opts, f.timeout)
 	}
 	vm, err := qemu.Start(ctx, opts)
 	if err != nil {
