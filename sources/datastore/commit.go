@@ -36,6 +36,9 @@ func (s *Store) Commit(ctx context.Context, tx string) ([]Key, error) {
 	if err := <-req.done; err != nil {
 		return nil, fmt.Errorf("commit transaction %q: %w", tx, err)
 	}
+	// The parked directory is garbage now. Removing it here keeps that
+	// work off the committer; if it fails, the next checkpoint retries.
+	_ = os.RemoveAll(req.parked)
 	return keys, nil
 }
 

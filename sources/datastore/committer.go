@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,10 +30,11 @@ const (
 // walRequest is one record waiting for the committer.
 type walRequest struct {
 	rec walRecord
-	// removeDir is a committed transaction's renamed pending directory,
-	// removed once the record is durable.
-	removeDir string
-	done      chan error
+	// parked is a committed transaction's renamed pending directory. Its
+	// writer removes it once the record is durable; the next checkpoint
+	// makes sure it is gone.
+	parked string
+	done   chan error
 }
 
 // committer holds the state of the log and of the goroutine that owns it.
@@ -48,21 +50,26 @@ type committer struct {
 
 	failed atomic.Pointer[error] // first failure; the store refuses writes after it
 
-	f          *os.File // the log, opened O_APPEND
-	size       int64    // bytes in the log, header included
-	buf        []byte
-	dirtyFiles map[string]struct{} // live files written since the last checkpoint
-	dirtyDirs  map[string]struct{} // directories whose entries changed since then
-	closeErr   error               // checkpoint error at Close
+	batches, records atomic.Int64 // fdatasyncs and records logged, for benchmarks
+
+	f    *os.File // the log, opened O_APPEND
+	size int64    // bytes in the log, header included
+	buf  []byte
+	// dirty holds, for each live file changed since the last checkpoint,
+	// the last logged operation on it: the checkpoint writes only that.
+	dirty map[string]walOp
+	// parked lists the parked pending directories of commits logged
+	// since the last checkpoint.
+	parked   []string
+	closeErr error // checkpoint error at Close
 }
 
 func newCommitter() *committer {
 	return &committer{
-		wake:       make(chan struct{}, 1),
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
-		dirtyFiles: map[string]struct{}{},
-		dirtyDirs:  map[string]struct{}{},
+		wake:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		dirty: map[string]walOp{},
 	}
 }
 
@@ -81,10 +88,10 @@ func (c *committer) fail(err error) {
 
 // enqueue hands rec to the committer and returns the request to wait on.
 // The caller holds s.wmu, so records enter the queue in seq order.
-func (s *Store) enqueue(rec walRecord, removeDir string) *walRequest {
+func (s *Store) enqueue(rec walRecord, parked string) *walRequest {
 	s.seq++
 	rec.seq = s.seq
-	req := &walRequest{rec: rec, removeDir: removeDir, done: make(chan error, 1)}
+	req := &walRequest{rec: rec, parked: parked, done: make(chan error, 1)}
 	s.c.qmu.Lock()
 	s.c.queue = append(s.c.queue, req)
 	s.c.qmu.Unlock()
@@ -118,7 +125,7 @@ func (s *Store) runCommitter() {
 			// Close stopped new writers first, so this drains the rest.
 			s.commitQueued()
 			if s.c.failure() == nil {
-				s.c.closeErr = s.checkpoint()
+				s.c.closeErr = s.checkpoint(false)
 			}
 			return
 		}
@@ -129,7 +136,7 @@ func (s *Store) checkpointOrFail() {
 	if s.c.failure() != nil {
 		return
 	}
-	if err := s.checkpoint(); err != nil {
+	if err := s.checkpoint(false); err != nil {
 		s.c.fail(err)
 	}
 }
@@ -151,10 +158,8 @@ func (s *Store) commitQueued() {
 // commitBatch appends the batch's records with one write, makes them
 // durable with one fdatasync, applies them to memory in log order (so
 // readers see them, all keys of a record at once) and releases their
-// writers. Then it applies them to the live files, without fsync: until
-// the next checkpoint the log is the durable copy. The files are not read
-// while the store is open; the next batch, a checkpoint and Close all run
-// after this on the same goroutine.
+// writers. The live files are written at the next checkpoint: until then
+// the log is the durable copy, and memory serves every read.
 func (s *Store) commitBatch(batch []*walRequest) {
 	if err := s.c.failure(); err != nil {
 		for _, r := range batch {
@@ -184,31 +189,35 @@ func (s *Store) commitBatch(batch []*walRequest) {
 		return
 	}
 	s.c.size += int64(len(buf))
+	s.c.batches.Add(1)
+	s.c.records.Add(int64(len(batch)))
 	s.mu.Lock()
 	for _, r := range batch {
 		s.applyMemory(r.rec)
 	}
 	s.mu.Unlock()
-	// Durable and visible: the writers may go. A writer that failed to
-	// apply below was still committed (Open applies the record).
 	for _, r := range batch {
+		s.noteDirty(r.rec)
+		if r.parked != "" {
+			s.c.parked = append(s.c.parked, r.parked)
+		}
 		r.done <- nil
 	}
-	for _, r := range batch {
-		if s.c.failure() == nil {
-			if err := s.applyFiles(r.rec, false); err != nil {
-				// Open will apply the record; stop writing and never
-				// checkpoint (truncate) the log from now on.
-				s.c.fail(err)
-			}
-		}
-		if r.removeDir != "" {
-			// Failure is harmless: Open removes it (its record is logged).
-			if os.RemoveAll(r.removeDir) == nil {
-				s.c.dirtyDirs[filepath.Dir(r.removeDir)] = struct{}{}
-			}
-		}
+}
+
+// noteDirty records rec's operations as the latest for their files.
+func (s *Store) noteDirty(rec walRecord) {
+	root := filepath.Join(s.dir, liveDir)
+	for _, op := range rec.ops {
+		s.c.dirty[opPath(root, op)] = op
 	}
+}
+
+func opPath(root string, op walOp) string {
+	if op.kind == opSetMeta || op.kind == opDeleteMeta {
+		return metaPath(root, op.meta, op.data)
+	}
+	return dataPath(root, op.data)
 }
 
 // applyMemory applies rec to the visible state. The caller holds s.mu.
@@ -229,51 +238,6 @@ func (s *Store) applyMemory(rec walRecord) {
 			if len(s.meta[op.data.name]) == 0 {
 				delete(s.meta, op.data.name)
 			}
-		}
-	}
-}
-
-// applyFiles applies rec to the files of the live tree: each value by temp
-// file and rename, without fsync. During replay, a file or directory in
-// the way of a write can only have been created by a later record of the
-// log, which replay rewrites afterwards, so it is removed.
-func (s *Store) applyFiles(rec walRecord, replay bool) error {
-	root := filepath.Join(s.dir, liveDir)
-	for _, op := range rec.ops {
-		path := dataPath(root, op.data)
-		if op.kind == opSetMeta || op.kind == opDeleteMeta {
-			path = metaPath(root, op.meta, op.data)
-		}
-		s.markDirty(path)
-		if op.kind == opDeleteData || op.kind == opDeleteMeta {
-			if err := removeFile(root, path, false); err != nil {
-				return fmt.Errorf("apply log record %d: %w", rec.seq, err)
-			}
-			continue
-		}
-		err := writeAtomic(s.dir, path, op.value, false)
-		if err != nil && replay {
-			if cerr := clearObstacles(root, path); cerr != nil {
-				return fmt.Errorf("apply log record %d: %w", rec.seq, errors.Join(err, cerr))
-			}
-			err = writeAtomic(s.dir, path, op.value, false)
-		}
-		if err != nil {
-			return fmt.Errorf("apply log record %d: %w", rec.seq, err)
-		}
-	}
-	return nil
-}
-
-// markDirty remembers that path and the entries of its ancestor
-// directories (up to the versioned directory) need an fsync at the next
-// checkpoint.
-func (s *Store) markDirty(path string) {
-	s.c.dirtyFiles[path] = struct{}{}
-	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
-		s.c.dirtyDirs[d] = struct{}{}
-		if d == s.dir || len(d) <= len(s.dir) {
-			return
 		}
 	}
 }
@@ -312,17 +276,68 @@ func clearObstacles(root, path string) error {
 	return nil
 }
 
-// checkpoint makes every live change since the last checkpoint durable
-// (fsync of each written file, then of each changed directory) and then
-// empties the log. The caller is the committer goroutine, or Open.
-func (s *Store) checkpoint() error {
-	for path := range s.c.dirtyFiles {
-		if err := syncFile(path); err != nil {
+// checkpoint brings live/ up to date with the log and makes it durable,
+// then empties the log. For each changed file it applies the last logged
+// operation: deletions first, then writes (temp file and rename), so that
+// a value replacing a directory, or the reverse, finds the way clear; the
+// logical state has no key that is both a value and a parent. Then it
+// fsyncs every written file and every directory on the way to a changed
+// file, removes leftover parked pending directories and fsyncs pending/,
+// and only then truncates and fsyncs the log. A crash before the
+// truncation is durable leaves the log whole, and replaying it rewrites
+// the same files. The caller is the committer goroutine, or Open with
+// replay set (see clearObstacles).
+func (s *Store) checkpoint(replay bool) error {
+	root := filepath.Join(s.dir, liveDir)
+	paths := make([]string, 0, len(s.c.dirty))
+	for p := range s.c.dirty {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	dirs := map[string]struct{}{}
+	for _, p := range paths {
+		for d := filepath.Dir(p); len(d) > len(s.dir); d = filepath.Dir(d) {
+			dirs[d] = struct{}{}
+		}
+		if op := s.c.dirty[p]; op.kind == opDeleteData || op.kind == opDeleteMeta {
+			if err := removeFile(root, p, false); err != nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+		}
+	}
+	for _, p := range paths {
+		op := s.c.dirty[p]
+		if op.kind != opSetData && op.kind != opSetMeta {
+			continue
+		}
+		err := writeAtomic(s.dir, p, op.value, false)
+		if err != nil && replay {
+			if cerr := clearObstacles(root, p); cerr != nil {
+				return fmt.Errorf("checkpoint: %w", errors.Join(err, cerr))
+			}
+			err = writeAtomic(s.dir, p, op.value, false)
+		}
+		if err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	for dir := range s.c.dirtyDirs {
-		if err := syncDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+	for _, p := range paths {
+		if err := syncFile(p); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	if len(s.c.parked) > 0 {
+		for _, d := range s.c.parked {
+			if err := os.RemoveAll(d); err != nil {
+				return fmt.Errorf("checkpoint: remove committed transaction directory: %w", err)
+			}
+		}
+		if err := syncDir(filepath.Join(s.dir, pendingDir)); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
@@ -333,8 +348,8 @@ func (s *Store) checkpoint() error {
 		return fmt.Errorf("checkpoint: fsync write-ahead log: %w", err)
 	}
 	s.c.size = int64(len(walHeader))
-	clear(s.c.dirtyFiles)
-	clear(s.c.dirtyDirs)
+	clear(s.c.dirty)
+	s.c.parked = s.c.parked[:0]
 	return nil
 }
 

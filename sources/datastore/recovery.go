@@ -54,17 +54,15 @@ func (s *Store) openLog() error {
 	}
 	logged := map[uint64]bool{}
 	for _, r := range recs {
-		if err := s.applyFiles(r, true); err != nil {
-			return fmt.Errorf("replay write-ahead log: %w", err)
-		}
+		s.noteDirty(r)
 		logged[r.seq] = true
 	}
 	restored, err := s.settleCommitDirs(logged)
 	if err != nil {
 		return err
 	}
-	if err := s.checkpoint(); err != nil {
-		return err
+	if err := s.checkpoint(true); err != nil {
+		return fmt.Errorf("replay write-ahead log: %w", err)
 	}
 	s.recovery = Recovery{Records: len(recs), DiscardedBytes: discarded, RestoredTransactions: restored}
 	return nil
@@ -114,7 +112,8 @@ func (s *Store) settleCommitDirs(logged map[uint64]bool) ([]string, error) {
 			continue
 		}
 		dir := filepath.Join(pendingRoot, name)
-		s.c.dirtyDirs[pendingRoot] = struct{}{}
+		// The checkpoint after this fsyncs pending/.
+		s.c.parked = append(s.c.parked, dir)
 		seqText, encTx, ok := strings.Cut(strings.TrimPrefix(name, commitDirPrefix), "-")
 		seq, perr := strconv.ParseUint(seqText, 10, 64)
 		tx, derr := decodeSegment(encTx)

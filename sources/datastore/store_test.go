@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-func newStore(t *testing.T) (*Store, string) {
+func newStore(t testing.TB) (*Store, string) {
 	t.Helper()
 	cur, err := Create(t.TempDir(), "1.26.1")
 	if err != nil {
@@ -169,10 +169,6 @@ func TestMetadataInheritance(t *testing.T) {
 	if err := s.SetMetadata(ctx, as, hostname, []byte(`["hostname"]`)); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(s.Dir(), "live", "settings", "network.affected-services"))
-	if err != nil || string(raw) != `["network"]` {
-		t.Fatalf("metadata file = %q, %v", raw, err)
-	}
 	for _, tt := range []struct {
 		key  Key
 		want string
@@ -192,7 +188,13 @@ func TestMetadataInheritance(t *testing.T) {
 	if err := s.Set(ctx, hostname, []byte(`"h"`), Live()); err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(s.Dir(), "live", "settings", "network.affected-services"))
+	if err != nil || string(raw) != `["network"]` {
+		t.Fatalf("metadata file = %q, %v", raw, err)
+	}
 	s2, err := Open(ctx, s.Dir())
 	if err != nil {
 		t.Fatal(err)
