@@ -3,8 +3,6 @@ package apiserver
 import (
 	"bufio"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,8 +13,10 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/spf13/cobra"
 
 	"github.com/petrel-os/petrel/sources/api"
+	"github.com/petrel-os/petrel/sources/cli"
 	"github.com/petrel-os/petrel/sources/datastore"
 )
 
@@ -32,53 +32,41 @@ type options struct {
 	maxBody       int64
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
-	var o options
-	fs := flag.NewFlagSet("apiserver", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.datastorePath, "datastore-path", "", "datastore directory, usually <base>/current (required)")
-	fs.StringVar(&o.socketPath, "socket-path", api.DefaultSocketPath, "Unix socket to listen on")
-	fs.IntVar(&o.socketGID, "socket-gid", -1, "group owning the socket; its members may use the API (default: group --socket-group)")
-	fs.StringVar(&o.socketGroup, "socket-group", "api", "group name used when --socket-gid is not given")
-	fs.StringVar(&o.osRelease, "os-release", "/usr/lib/os-release", "os-release file served at /os")
-	fs.StringVar(&o.applier, "applier", "", "program run on apply (thar-be-settings protocol); empty only logs")
-	fs.StringVar(&o.systemctl, "systemctl", "/usr/bin/systemctl", "systemctl used for /actions/reboot")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.Int64Var(&o.maxBody, "max-body-bytes", api.MaxBodyBytes, "largest request body accepted")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if o.datastorePath == "" {
-		return o, errors.New("--datastore-path is required")
-	}
-	return o, nil
-}
-
 // Main runs the API server until ctx is cancelled. It returns 0 on a clean
 // shutdown, 1 on failure and 2 on a usage error.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "apiserver: %v\n", err)
-		return 2
+	return cli.Run(ctx, command(stderr), args, stdout, stderr)
+}
+
+// command builds the apiserver command; logs go to stderr.
+func command(stderr io.Writer) *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "apiserver --datastore-path DIR",
+		Short: "Serve the settings API on a Unix socket",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.datastorePath == "" {
+				return cli.Usagef("--datastore-path is required")
+			}
+			log, err := cli.NewLogger(stderr, o.logLevel, "apiserver")
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), o, log)
+		},
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		fmt.Fprintf(stderr, "apiserver: bad --log-level %q\n", o.logLevel)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("component", "apiserver")
-	if err := run(ctx, o, log); err != nil {
-		log.Error("apiserver failed", "error", err)
-		return 1
-	}
-	return 0
+	f := cmd.Flags()
+	f.StringVar(&o.datastorePath, "datastore-path", "", "datastore directory, usually <base>/current (required)")
+	f.StringVar(&o.socketPath, "socket-path", api.DefaultSocketPath, "Unix socket to listen on")
+	f.IntVar(&o.socketGID, "socket-gid", -1, "group owning the socket; its members may use the API (negative: group --socket-group)")
+	f.StringVar(&o.socketGroup, "socket-group", "api", "group name used when --socket-gid is not given")
+	f.StringVar(&o.osRelease, "os-release", "/usr/lib/os-release", "os-release file served at /os")
+	f.StringVar(&o.applier, "applier", "", "program run on apply (thar-be-settings protocol); empty only logs")
+	f.StringVar(&o.systemctl, "systemctl", "/usr/bin/systemctl", "systemctl used for /actions/reboot")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.Int64Var(&o.maxBody, "max-body-bytes", api.MaxBodyBytes, "largest request body accepted")
+	return cmd
 }
 
 func run(ctx context.Context, o options, log *slog.Logger) error {
@@ -90,6 +78,10 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	if r := store.Recovery(); r.Records > 0 || r.DiscardedBytes > 0 || len(r.RestoredTransactions) > 0 {
+		log.Info("datastore recovered from its write-ahead log", "records", r.Records,
+			"discarded_bytes", r.DiscardedBytes, "restored_transactions", r.RestoredTransactions)
+	}
 	gid := o.socketGID
 	if gid < 0 {
 		g, err := user.LookupGroup(o.socketGroup)

@@ -27,9 +27,12 @@ func (s *Store) Commit(ctx context.Context, tx string) ([]Key, error) {
 	if err := CheckTransactionName(tx); err != nil {
 		return nil, err
 	}
-	s.wmu.Lock()
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	l := s.txLock(tx)
+	l.Lock()
 	req, keys, err := s.prepareCommit(ctx, tx)
-	s.wmu.Unlock()
+	l.Unlock()
 	if err != nil || req == nil {
 		return nil, err
 	}
@@ -38,18 +41,19 @@ func (s *Store) Commit(ctx context.Context, tx string) ([]Key, error) {
 	}
 	// The parked directory is garbage now. Removing it here keeps that
 	// work off the committer; if it fails, the next checkpoint retries.
-	_ = os.RemoveAll(req.parked)
+	_ = req.parked.remove()
 	return keys, nil
 }
 
 // prepareCommit checks the commit of tx, parks its pending directory,
-// queues its record and updates the logical state. The caller holds wmu.
+// queues its record and updates the logical state. The caller holds opMu
+// and tx's stripe.
 func (s *Store) prepareCommit(ctx context.Context, tx string) (*walRequest, []Key, error) {
 	if err := s.checkWrite(ctx, Pending(tx)); err != nil {
 		return nil, nil, err
 	}
 	var kvs []KeyValue
-	for name, kv := range s.pending[tx] {
+	for name, kv := range s.pendingTree(tx, false) {
 		if strings.HasPrefix(name, CommitPrefix) {
 			kvs = append(kvs, kv)
 		}
@@ -58,7 +62,9 @@ func (s *Store) prepareCommit(ctx context.Context, tx string) (*walRequest, []Ke
 		return nil, nil, nil
 	}
 	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key.name < kvs[j].Key.name })
-	if err := s.checkConflicts(kvs, Live()); err != nil {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.checkConflicts(kvs, nil); err != nil {
 		return nil, nil, fmt.Errorf("commit transaction %q: %w", tx, err)
 	}
 	rec := walRecord{tx: tx, ops: make([]walOp, len(kvs))}
@@ -70,8 +76,8 @@ func (s *Store) prepareCommit(ctx context.Context, tx string) (*walRequest, []Ke
 	if err := checkRecord(rec); err != nil {
 		return nil, nil, fmt.Errorf("commit transaction %q: %w", tx, err)
 	}
-	parked := filepath.Join(s.dir, pendingDir, commitDirName(s.seq+1, tx))
-	if err := os.Rename(s.treeDir(Pending(tx)), parked); err != nil {
+	parked := &parkedDir{path: filepath.Join(s.dir, pendingDir, commitDirName(s.seq+1, tx))}
+	if err := os.Rename(s.treeDir(Pending(tx)), parked.path); err != nil {
 		return nil, nil, fmt.Errorf("commit transaction %q: park pending directory: %w", tx, err)
 	}
 	s.mu.Lock()
@@ -87,13 +93,16 @@ func (s *Store) DeleteTransaction(ctx context.Context, tx string) ([]Key, error)
 	if err := CheckTransactionName(tx); err != nil {
 		return nil, err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	l := s.txLock(tx)
+	l.Lock()
+	defer l.Unlock()
 	if err := s.checkWrite(ctx, Pending(tx)); err != nil {
 		return nil, err
 	}
 	var keys []Key
-	for name, kv := range s.pending[tx] {
+	for name, kv := range s.pendingTree(tx, false) {
 		if strings.HasPrefix(name, CommitPrefix) {
 			keys = append(keys, kv.Key)
 		}

@@ -29,12 +29,34 @@ const (
 
 // walRequest is one record waiting for the committer.
 type walRequest struct {
-	rec walRecord
-	// parked is a committed transaction's renamed pending directory. Its
-	// writer removes it once the record is durable; the next checkpoint
-	// makes sure it is gone.
-	parked string
+	rec    walRecord
+	parked *parkedDir // nil unless the record is a commit
 	done   chan error
+}
+
+// parkedDir is a committed transaction's pending directory, renamed away
+// until its record is durable. The committing writer removes it then; the
+// next checkpoint makes sure it is gone before truncating the log (so Open
+// never mistakes it for a commit that never happened). mu keeps the two
+// from removing it at the same time.
+type parkedDir struct {
+	path    string
+	mu      sync.Mutex
+	removed bool
+}
+
+// remove deletes the directory unless that was already done.
+func (p *parkedDir) remove() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.removed {
+		return nil
+	}
+	if err := os.RemoveAll(p.path); err != nil {
+		return fmt.Errorf("remove committed transaction directory: %w", err)
+	}
+	p.removed = true
+	return nil
 }
 
 // committer holds the state of the log and of the goroutine that owns it.
@@ -60,7 +82,7 @@ type committer struct {
 	dirty map[string]walOp
 	// parked lists the parked pending directories of commits logged
 	// since the last checkpoint.
-	parked   []string
+	parked   []*parkedDir
 	closeErr error // checkpoint error at Close
 }
 
@@ -87,8 +109,8 @@ func (c *committer) fail(err error) {
 }
 
 // enqueue hands rec to the committer and returns the request to wait on.
-// The caller holds s.wmu, so records enter the queue in seq order.
-func (s *Store) enqueue(rec walRecord, parked string) *walRequest {
+// The caller holds wmu, so records enter the queue in seq order.
+func (s *Store) enqueue(rec walRecord, parked *parkedDir) *walRequest {
 	s.seq++
 	rec.seq = s.seq
 	req := &walRequest{rec: rec, parked: parked, done: make(chan error, 1)}
@@ -198,7 +220,7 @@ func (s *Store) commitBatch(batch []*walRequest) {
 	s.mu.Unlock()
 	for _, r := range batch {
 		s.noteDirty(r.rec)
-		if r.parked != "" {
+		if r.parked != nil {
 			s.c.parked = append(s.c.parked, r.parked)
 		}
 		r.done <- nil
@@ -332,9 +354,9 @@ func (s *Store) checkpoint(replay bool) error {
 		}
 	}
 	if len(s.c.parked) > 0 {
-		for _, d := range s.c.parked {
-			if err := os.RemoveAll(d); err != nil {
-				return fmt.Errorf("checkpoint: remove committed transaction directory: %w", err)
+		for _, p := range s.c.parked {
+			if err := p.remove(); err != nil {
+				return fmt.Errorf("checkpoint: %w", err)
 			}
 		}
 		if err := syncDir(filepath.Join(s.dir, pendingDir)); err != nil {

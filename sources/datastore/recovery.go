@@ -112,8 +112,8 @@ func (s *Store) settleCommitDirs(logged map[uint64]bool) ([]string, error) {
 			continue
 		}
 		dir := filepath.Join(pendingRoot, name)
-		// The checkpoint after this fsyncs pending/.
-		s.c.parked = append(s.c.parked, dir)
+		// Settled here; the checkpoint after this fsyncs pending/.
+		s.c.parked = append(s.c.parked, &parkedDir{path: dir, removed: true})
 		seqText, encTx, ok := strings.Cut(strings.TrimPrefix(name, commitDirPrefix), "-")
 		seq, perr := strconv.ParseUint(seqText, 10, 64)
 		tx, derr := decodeSegment(encTx)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -81,9 +82,15 @@ type Store struct {
 	c        *committer
 	recovery Recovery
 
-	// wmu serialises writers. Under it a writer checks its change against
-	// the logical state (every logged write, durable or not), queues its
+	// Locking. opMu: every write holds it shared for its whole duration;
+	// Close takes it exclusively to wait for them. txMu: a stripe per
+	// transaction name serialises the operations on one transaction and
+	// its pending files (other transactions' file writes run in parallel).
+	// wmu: the logical live state, held briefly: under it a writer checks
+	// its change against every logged write, durable or not, queues its
 	// log record and updates the logical state.
+	opMu     sync.RWMutex
+	txMu     [64]sync.Mutex
 	wmu      sync.Mutex
 	seq      uint64                     // seq of the last queued record
 	nextLive tree                       // logical live values
@@ -91,9 +98,10 @@ type Store struct {
 
 	// mu guards the visible state, which readers use. Live values and
 	// metadata change only once durable, by the committer, in log order.
-	// Pending trees change under wmu and mu.
+	// The pending map and trees change under mu and the transaction's
+	// stripe, so a stripe holder may read its own tree without mu.
 	mu      sync.RWMutex
-	closed  bool // set under wmu and mu
+	closed  bool // set under opMu and mu
 	live    tree
 	meta    map[string]map[string][]byte // data key name -> meta key name -> value
 	pending map[string]tree
@@ -188,15 +196,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Close waits for queued writes, checkpoints the log, stops the committer
 // and releases the process lock. Later calls fail with ErrClosed.
 func (s *Store) Close() error {
-	s.wmu.Lock()
+	s.opMu.Lock()
 	if s.closed {
-		s.wmu.Unlock()
+		s.opMu.Unlock()
 		return nil
 	}
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.wmu.Unlock()
+	s.opMu.Unlock()
 	close(s.c.stop)
 	<-s.c.done
 	err := s.c.closeErr
@@ -318,7 +326,7 @@ func (s *Store) check(ctx context.Context, c Committed) error {
 	return nil
 }
 
-// checkWrite is check for writers, who hold wmu: it also refuses writes
+// checkWrite is check for writers, who hold opMu: it also refuses writes
 // once the store has failed.
 func (s *Store) checkWrite(ctx context.Context, c Committed) error {
 	if err := s.check(ctx, c); err != nil {
@@ -379,4 +387,26 @@ func (s *Store) Values(ctx context.Context, prefix string, c Committed) ([]KeyVa
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key.name < out[j].Key.name })
 	return out, nil
+}
+
+// txLock returns the stripe lock of transaction tx.
+func (s *Store) txLock(tx string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(tx))
+	return &s.txMu[h.Sum32()%uint32(len(s.txMu))]
+}
+
+// pendingTree returns the pending tree of tx, creating it if create is set.
+// The caller holds tx's stripe.
+func (s *Store) pendingTree(tx string, create bool) tree {
+	s.mu.RLock()
+	t := s.pending[tx]
+	s.mu.RUnlock()
+	if t == nil && create {
+		t = tree{}
+		s.mu.Lock()
+		s.pending[tx] = t
+		s.mu.Unlock()
+	}
+	return t
 }

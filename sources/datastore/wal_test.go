@@ -285,11 +285,11 @@ func appendRecordRaw(payload []byte) []byte {
 // crash stops s as a killed process would leave it: the committer stops
 // without a checkpoint and the lock is released.
 func (s *Store) crash() {
-	s.wmu.Lock()
+	s.opMu.Lock()
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.wmu.Unlock()
+	s.opMu.Unlock()
 	crashed := errors.New("simulated crash")
 	s.c.failed.Store(&crashed)
 	close(s.c.stop)

@@ -37,12 +37,19 @@ func (s *Store) SetMany(ctx context.Context, kvs []KeyValue, c Committed) error 
 		}
 		return s.logLive(ctx, ops, "set")
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	l := s.txLock(c.tx)
+	l.Lock()
+	defer l.Unlock()
 	if err := s.checkWrite(ctx, c); err != nil {
 		return err
 	}
-	if err := s.checkConflicts(canon, c); err != nil {
+	pt := s.pendingTree(c.tx, false)
+	s.wmu.Lock()
+	err := s.checkConflicts(canon, pt)
+	s.wmu.Unlock()
+	if err != nil {
 		return err
 	}
 	root := s.treeDir(c)
@@ -50,13 +57,9 @@ func (s *Store) SetMany(ctx context.Context, kvs []KeyValue, c Committed) error 
 		if err := writeAtomic(s.dir, dataPath(root, kv.Key), kv.Value, false); err != nil {
 			return fmt.Errorf("set %q: %w", kv.Key.name, err)
 		}
+		pt = s.pendingTree(c.tx, true)
 		s.mu.Lock()
-		t := s.pending[c.tx]
-		if t == nil {
-			t = tree{}
-			s.pending[c.tx] = t
-		}
-		t[kv.Key.name] = kv
+		pt[kv.Key.name] = kv
 		s.mu.Unlock()
 	}
 	return nil
@@ -67,8 +70,11 @@ func (s *Store) Delete(ctx context.Context, key Key, c Committed) error {
 	if c.IsLive() {
 		return s.logLive(ctx, []walOp{{kind: opDeleteData, data: key}}, "delete")
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	l := s.txLock(c.tx)
+	l.Lock()
+	defer l.Unlock()
 	if err := s.checkWrite(ctx, c); err != nil {
 		return err
 	}
@@ -76,9 +82,11 @@ func (s *Store) Delete(ctx context.Context, key Key, c Committed) error {
 	if err := removeFile(root, dataPath(root, key), false); err != nil {
 		return fmt.Errorf("delete %q: %w", key.name, err)
 	}
-	s.mu.Lock()
-	delete(s.pending[c.tx], key.name)
-	s.mu.Unlock()
+	if pt := s.pendingTree(c.tx, false); pt != nil {
+		s.mu.Lock()
+		delete(pt, key.name)
+		s.mu.Unlock()
+	}
 	return nil
 }
 
@@ -87,8 +95,13 @@ func (s *Store) Delete(ctx context.Context, key Key, c Committed) error {
 // delete of something absent) are dropped; if none is left, nothing is
 // logged.
 func (s *Store) logLive(ctx context.Context, ops []walOp, verb string) error {
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	if err := s.checkWrite(ctx, Live()); err != nil {
+		return err
+	}
 	s.wmu.Lock()
-	req, err := s.prepareLive(ctx, ops, verb)
+	req, err := s.prepareLive(ops, verb)
 	s.wmu.Unlock()
 	if err != nil || req == nil {
 		return err
@@ -98,10 +111,7 @@ func (s *Store) logLive(ctx context.Context, ops []walOp, verb string) error {
 
 // prepareLive checks ops against the logical state, queues their record
 // and applies them to the logical state. The caller holds wmu.
-func (s *Store) prepareLive(ctx context.Context, ops []walOp, verb string) (*walRequest, error) {
-	if err := s.checkWrite(ctx, Live()); err != nil {
-		return nil, err
-	}
+func (s *Store) prepareLive(ops []walOp, verb string) (*walRequest, error) {
 	var sets []KeyValue
 	kept := ops[:0:0]
 	for _, op := range ops {
@@ -123,7 +133,7 @@ func (s *Store) prepareLive(ctx context.Context, ops []walOp, verb string) (*wal
 		}
 		kept = append(kept, op)
 	}
-	if err := s.checkConflicts(sets, Live()); err != nil {
+	if err := s.checkConflicts(sets, nil); err != nil {
 		return nil, err
 	}
 	if len(kept) == 0 {
@@ -134,7 +144,7 @@ func (s *Store) prepareLive(ctx context.Context, ops []walOp, verb string) (*wal
 		return nil, fmt.Errorf("%s: %w", verb, err)
 	}
 	s.applyLogical(kept)
-	return s.enqueue(rec, ""), nil
+	return s.enqueue(rec, nil), nil
 }
 
 // applyLogical applies ops to the logical state. The caller holds wmu.
@@ -160,13 +170,14 @@ func (s *Store) applyLogical(ops []walOp) {
 }
 
 // checkConflicts rejects a key that is a parent or a child of a value in
-// the target tree, in live (where a commit will write it) or in the batch,
-// and a key that has metadata below it (its directory holds the metadata
-// files). The caller holds wmu; live means the logical live state.
-func (s *Store) checkConflicts(kvs []KeyValue, c Committed) error {
+// live (the logical state, where a commit will write it), in the pending
+// tree pt (nil for a live write) or in the batch, and a key that has
+// metadata below it (its directory holds the metadata files). The caller
+// holds wmu, and the stripe of pt's transaction.
+func (s *Store) checkConflicts(kvs []KeyValue, pt tree) error {
 	trees := []tree{s.nextLive}
-	if !c.IsLive() {
-		trees = append(trees, s.pending[c.tx])
+	if pt != nil {
+		trees = append(trees, pt)
 	}
 	batch := tree{}
 	trees = append(trees, batch)
