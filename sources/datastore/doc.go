@@ -2,10 +2,16 @@
 // a versioned directory behind a chain of relative links, a live tree of
 // committed values and metadata, and one pending tree per transaction.
 //
-// Unlike upstream, every write is atomic (temp file, fsync, rename, directory
-// fsync) and a commit is atomic across all of its keys through a commit
-// journal that Open rolls forward after a crash. See docs/datastore.md.
+// Unlike upstream, every file write is atomic (temp file and rename), and
+// every live change (a commit, a live write, metadata) is one checksummed
+// record of a write-ahead log, made durable by one fdatasync that
+// concurrent writers share (group commit). The live files are brought up
+// to date and fsynced at checkpoints, and Open replays the log after a
+// crash, so a commit is atomic across all of its keys. See
+// docs/datastore.md.
 //
-// A Store is safe for concurrent use by many goroutines. Open takes an
-// exclusive lock on the datastore directory, so one process writes at a time.
+// A Store is safe for concurrent use by many goroutines; reads are served
+// from memory. Open takes an exclusive lock on the datastore directory, so
+// one process writes at a time, and starts the committer goroutine that
+// Close stops.
 package datastore
