@@ -13,17 +13,12 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/petrel-os/petrel/sources/api"
+	"github.com/petrel-os/petrel/sources/cli"
 )
-
-// errUsage marks command-line mistakes (exit status 2).
-var errUsage = errors.New("usage")
-
-func usagef(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
-}
 
 // Main runs the apiclient command line with the process's standard input.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -31,163 +26,157 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // Run runs the command line: 0 on success, 1 on failure, 2 on a usage error.
+//
+//	apiclient [-s/--socket-path P] [-v/--verbose] [--log-level L] SUBCOMMAND
+//
+// The subcommands are raw (the default: flags without a subcommand are
+// raw's), get, set, apply and reboot, as in upstream's apiclient.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
-	err := c.run(ctx, args)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, pflag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "apiclient: %v\n", err)
-		return 2
-	}
-	fmt.Fprintf(stderr, "apiclient: %v\n", err)
-	return 1
+	a := &app{stdin: stdin, stdout: stdout}
+	return cli.Run(ctx, a.command(), args, stdout, stderr)
 }
 
-type cli struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
-	client         *Client
-	verbose        bool
+// app is the state of one command-line run.
+type app struct {
+	stdin    io.Reader
+	stdout   io.Writer
+	socket   string
+	logLevel string
+	verbose  bool
 }
 
-// withDefaultSubcommand inserts "raw" after the global flags when no
-// subcommand is named, as upstream makes raw the default.
-func withDefaultSubcommand(args []string) []string {
-	i := 0
-	for i < len(args) {
-		switch a := args[i]; {
-		case a == "-s" || a == "--socket-path" || a == "--log-level":
-			i += 2
-			continue
-		case a == "-v" || a == "--verbose" || strings.HasPrefix(a, "--socket-path=") || strings.HasPrefix(a, "--log-level="):
-			i++
-			continue
-		}
-		break
+// open returns a client of the --socket-path API.
+func (a *app) open() *Client { return New(a.socket) }
+
+func (a *app) command() *cobra.Command {
+	var raw rawOptions
+	root := &cobra.Command{
+		Use:   "apiclient",
+		Short: "Talk to the Petrel API: raw requests (the default subcommand), get, set, apply and reboot",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return cli.Usagef("unknown subcommand %q (want raw, get, set, apply or reboot)", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.raw(cmd.Context(), raw) },
 	}
-	if i >= len(args) || !strings.HasPrefix(args[i], "-") || args[i] == "-h" || args[i] == "--help" {
-		return args
-	}
-	return append(append(append([]string(nil), args[:i]...), "raw"), args[i:]...)
+	pf := root.PersistentFlags()
+	pf.StringVarP(&a.socket, "socket-path", "s", api.DefaultSocketPath, "API socket")
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level (accepted for compatibility)")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print the HTTP status in raw mode")
+	raw.addFlags(root.Flags())
+	root.AddCommand(a.rawCmd(), a.getCmd(), a.setCmd(), a.applyCmd(), a.rebootCmd())
+	return root
 }
 
-func (c *cli) run(ctx context.Context, args []string) error {
-	args = withDefaultSubcommand(args)
-	fs := pflag.NewFlagSet("apiclient", pflag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.SetInterspersed(false)
-	socket := fs.StringP("socket-path", "s", api.DefaultSocketPath, "API socket")
-	fs.String("log-level", "info", "log level (accepted for compatibility)")
-	fs.BoolVarP(&c.verbose, "verbose", "v", false, "print the HTTP status in raw mode")
-	if err := fs.Parse(args); err != nil {
-		return usageOf(err)
-	}
-	c.client = New(*socket)
-	defer c.client.Close()
-	rest := fs.Args()
-	cmd := "raw"
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		cmd, rest = rest[0], rest[1:]
-	}
-	switch cmd {
-	case "raw":
-		return c.raw(ctx, rest)
-	case "get":
-		return c.get(ctx, rest)
-	case "set":
-		return c.set(ctx, rest)
-	case "apply":
-		return c.apply(ctx, rest)
-	case "reboot":
-		if len(rest) > 0 {
-			return usagef("reboot takes no arguments")
-		}
-		return c.client.Reboot(ctx)
-	}
-	return usagef("unknown subcommand %q (want raw, get, set, apply or reboot)", cmd)
+// rawOptions are the flags of raw, which the root command shares.
+type rawOptions struct {
+	uri, method, request, data string
+	hasData                    func() bool
 }
 
-func usageOf(err error) error {
-	if errors.Is(err, pflag.ErrHelp) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", errUsage, err)
+func (o *rawOptions) addFlags(f *pflag.FlagSet) {
+	f.StringVarP(&o.uri, "uri", "u", "", "URI to request, e.g. /settings")
+	f.StringVarP(&o.method, "method", "m", "GET", "HTTP method")
+	f.StringVarP(&o.request, "request", "X", "", "HTTP method (same as --method)")
+	f.StringVarP(&o.data, "data", "d", "", "request body")
+	o.hasData = func() bool { return f.Changed("data") }
 }
 
-func (c *cli) raw(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("raw", pflag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	uri := fs.StringP("uri", "u", "", "URI to request, e.g. /settings")
-	method := fs.StringP("method", "m", "GET", "HTTP method")
-	methodX := fs.StringP("request", "X", "", "HTTP method (alias of -m)")
-	data := fs.StringP("data", "d", "", "request body")
-	if err := fs.Parse(args); err != nil {
-		return usageOf(err)
+func (a *app) rawCmd() *cobra.Command {
+	var o rawOptions
+	cmd := &cobra.Command{
+		Use:   "raw -u URI [-m METHOD] [-d DATA]",
+		Short: "Send one request and print the response body",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return a.raw(cmd.Context(), o) },
 	}
-	if *uri == "" {
-		return usagef("raw needs -u/--uri")
+	o.addFlags(cmd.Flags())
+	return cmd
+}
+
+func (a *app) raw(ctx context.Context, o rawOptions) error {
+	if o.uri == "" {
+		return cli.Usagef("raw needs -u/--uri")
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
-	m := strings.ToUpper(*method)
-	if *methodX != "" {
-		m = strings.ToUpper(*methodX)
+	m := strings.ToUpper(o.method)
+	if o.request != "" {
+		m = strings.ToUpper(o.request)
 	}
 	var body []byte
-	if fs.Changed("data") {
-		body = []byte(*data)
+	if o.hasData() {
+		body = []byte(o.data)
 	}
-	code, resp, err := c.client.Raw(ctx, m, *uri, body)
+	c := a.open()
+	defer c.Close()
+	code, resp, err := c.Raw(ctx, m, o.uri, body)
 	if err != nil {
 		return err
 	}
-	if c.verbose {
-		fmt.Fprintf(c.stdout, "%d %s\n", code, http.StatusText(code))
+	if a.verbose {
+		fmt.Fprintf(a.stdout, "%d %s\n", code, http.StatusText(code))
 	}
 	if code < 200 || code > 299 {
-		return &StatusError{Method: m, URI: *uri, Code: code, Body: string(resp)}
+		return &StatusError{Method: m, URI: o.uri, Code: code, Body: string(resp)}
 	}
 	if len(resp) > 0 {
-		c.stdout.Write(resp)
+		if _, err := a.stdout.Write(resp); err != nil {
+			return fmt.Errorf("write response: %w", err)
+		}
 		if !bytes.HasSuffix(resp, []byte("\n")) {
-			io.WriteString(c.stdout, "\n")
+			io.WriteString(a.stdout, "\n")
 		}
 	}
 	return nil
 }
 
-func (c *cli) printJSON(v any) error {
-	enc := json.NewEncoder(c.stdout)
+func (a *app) rebootCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "reboot",
+		Short: "Reboot the host",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := a.open()
+			defer c.Close()
+			return c.Reboot(cmd.Context())
+		},
+	}
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
-// get prints settings for prefixes (merged) or the JSON at one URI.
-func (c *cli) get(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("get", pflag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	if err := fs.Parse(args); err != nil {
-		return usageOf(err)
+func (a *app) getCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get [PREFIX... | URI]",
+		Short: "Print settings under prefixes (default os. and settings.), merged, or the JSON at one URI",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return a.get(cmd.Context(), args) },
 	}
+}
+
+// get prints settings for prefixes (merged) or the JSON at one URI.
+func (a *app) get(ctx context.Context, args []string) error {
 	var prefixes, uris []string
-	for _, a := range fs.Args() {
-		if strings.HasPrefix(a, "/") {
-			uris = append(uris, a)
+	for _, arg := range args {
+		if strings.HasPrefix(arg, "/") {
+			uris = append(uris, arg)
 		} else {
-			prefixes = append(prefixes, a)
+			prefixes = append(prefixes, arg)
 		}
 	}
 	if len(uris) > 0 && (len(prefixes) > 0 || len(uris) > 1) {
-		return usagef("get takes prefixes or one URI, not both")
+		return cli.Usagef("get takes prefixes or one URI, not both")
 	}
+	c := a.open()
+	defer c.Close()
 	if len(uris) == 1 {
-		data, err := c.client.Do(ctx, http.MethodGet, uris[0], nil)
+		data, err := c.Do(ctx, http.MethodGet, uris[0], nil)
 		if err != nil {
 			return err
 		}
@@ -195,7 +184,7 @@ func (c *cli) get(ctx context.Context, args []string) error {
 		if err := json.Unmarshal(data, &v); err != nil {
 			return fmt.Errorf("decode response of GET %s: %w", uris[0], err)
 		}
-		return c.printJSON(v)
+		return a.printJSON(v)
 	}
 	if len(prefixes) == 0 {
 		prefixes = []string{"os.", "settings."}
@@ -204,12 +193,12 @@ func (c *cli) get(ctx context.Context, args []string) error {
 	for _, p := range prefixes {
 		var part map[string]any
 		uri := api.PathRoot + "?" + url.Values{api.QueryPrefix: {p}}.Encode()
-		if err := c.client.doJSON(ctx, http.MethodGet, uri, nil, &part); err != nil {
+		if err := c.doJSON(ctx, http.MethodGet, uri, nil, &part); err != nil {
 			return err
 		}
 		mergeJSON(merged, part)
 	}
-	return c.printJSON(merged)
+	return a.printJSON(merged)
 }
 
 // mergeJSON deep-merges src into dst.
@@ -235,62 +224,81 @@ func randomTx(kind string) string {
 	return "apiclient-" + kind + "-" + string(b)
 }
 
-// set stages key=value pairs or a JSON object, then commits and applies.
-func (c *cli) set(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("set", pflag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	jsonArg := fs.StringP("json", "j", "", "settings as a JSON object")
-	if err := fs.Parse(args); err != nil {
-		return usageOf(err)
+func (a *app) setCmd() *cobra.Command {
+	var jsonArg string
+	cmd := &cobra.Command{
+		Use:   "set KEY=VALUE... | set -j JSON",
+		Short: "Change settings, commit and apply them",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, pairs []string) error {
+			var obj *string
+			if cmd.Flags().Changed("json") {
+				obj = &jsonArg
+			}
+			return a.set(cmd.Context(), pairs, obj)
+		},
 	}
-	pairs := fs.Args()
-	hasJSON := fs.Changed("json")
-	if hasJSON == (len(pairs) > 0) {
-		return usagef("set takes either KEY=VALUE arguments or -j/--json, exactly one form")
+	cmd.Flags().StringVarP(&jsonArg, "json", "j", "", "settings as a JSON object")
+	return cmd
+}
+
+// set stages key=value pairs or a JSON object (when jsonArg is not nil),
+// then commits and applies.
+func (a *app) set(ctx context.Context, pairs []string, jsonArg *string) error {
+	if (jsonArg != nil) == (len(pairs) > 0) {
+		return cli.Usagef("set takes either KEY=VALUE arguments or -j/--json, exactly one form")
 	}
-	tx := randomTx("set")
-	if hasJSON {
-		var obj map[string]any
+	var obj map[string]any
+	if jsonArg != nil {
 		dec := json.NewDecoder(strings.NewReader(*jsonArg))
 		dec.UseNumber()
-		if err := dec.Decode(&obj); err != nil || obj == nil {
-			return usagef("--json is not a JSON object: %v", err)
+		if err := dec.Decode(&obj); err != nil {
+			return cli.Usagef("--json is not a JSON object: %w", err)
+		}
+		if obj == nil {
+			return cli.Usagef("--json is not a JSON object: %s", *jsonArg)
 		}
 		if inner, ok := obj["settings"].(map[string]any); ok {
 			obj = inner
 		}
-		if err := c.client.Set(ctx, tx, obj); err != nil {
-			return err
-		}
-	} else {
-		for _, p := range pairs {
-			if !strings.Contains(p, "=") {
-				return usagef("%q is not KEY=VALUE", p)
-			}
-		}
-		if err := c.client.SetKeyPairs(ctx, tx, pairs); err != nil {
-			return err
+	}
+	for _, p := range pairs {
+		if !strings.Contains(p, "=") {
+			return cli.Usagef("%q is not KEY=VALUE", p)
 		}
 	}
-	_, err := c.client.CommitAndApply(ctx, tx)
+	c := a.open()
+	defer c.Close()
+	tx := randomTx("set")
+	if obj != nil {
+		if err := c.Set(ctx, tx, obj); err != nil {
+			return err
+		}
+	} else if err := c.SetKeyPairs(ctx, tx, pairs); err != nil {
+		return err
+	}
+	_, err := c.CommitAndApply(ctx, tx)
 	return err
+}
+
+func (a *app) applyCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "apply [URI...]",
+		Short: "Apply the settings of user data from file://, http(s):// URIs or - (standard input, the default)",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return a.apply(cmd.Context(), args) },
+	}
 }
 
 // apply reads user data from files, URLs or stdin and applies the settings
 // of all of them in one transaction.
-func (c *cli) apply(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("apply", pflag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	if err := fs.Parse(args); err != nil {
-		return usageOf(err)
-	}
-	sources := fs.Args()
+func (a *app) apply(ctx context.Context, sources []string) error {
 	if len(sources) == 0 {
 		sources = []string{"-"}
 	}
 	var all []map[string]any
 	for _, src := range sources {
-		data, err := c.fetch(ctx, src)
+		data, err := a.fetch(ctx, src)
 		if err != nil {
 			return err
 		}
@@ -300,13 +308,15 @@ func (c *cli) apply(ctx context.Context, args []string) error {
 		}
 		all = append(all, settings)
 	}
+	c := a.open()
+	defer c.Close()
 	tx := randomTx("apply")
 	for i, s := range all {
-		if err := c.client.Set(ctx, tx, s); err != nil {
+		if err := c.Set(ctx, tx, s); err != nil {
 			return fmt.Errorf("stage settings from %s: %w", sources[i], err)
 		}
 	}
-	_, err := c.client.CommitAndApply(ctx, tx)
+	_, err := c.CommitAndApply(ctx, tx)
 	var se *StatusError
 	if errors.As(err, &se) && se.Code == http.StatusUnprocessableEntity {
 		return nil // nothing to change
@@ -314,10 +324,10 @@ func (c *cli) apply(ctx context.Context, args []string) error {
 	return err
 }
 
-func (c *cli) fetch(ctx context.Context, src string) ([]byte, error) {
+func (a *app) fetch(ctx context.Context, src string) ([]byte, error) {
 	switch {
 	case src == "-":
-		data, err := io.ReadAll(io.LimitReader(c.stdin, maxUserData+1))
+		data, err := io.ReadAll(io.LimitReader(a.stdin, maxUserData+1))
 		if err != nil {
 			return nil, fmt.Errorf("read standard input: %w", err)
 		}
@@ -325,7 +335,7 @@ func (c *cli) fetch(ctx context.Context, src string) ([]byte, error) {
 	case strings.HasPrefix(src, "http://"), strings.HasPrefix(src, "https://"):
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 		if err != nil {
-			return nil, usagef("bad URL %q: %v", src, err)
+			return nil, cli.Usagef("bad URL %q: %w", src, err)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -106,6 +106,16 @@ func TestCLI(t *testing.T) {
 		{name: "raw no uri", args: []string{"-s", sock, "raw"}, code: 2, err: "-u/--uri"},
 		{name: "reboot", args: []string{"-s", sock, "reboot"}},
 		{name: "unknown", args: []string{"-s", sock, "frobnicate"}, code: 2, err: "unknown subcommand"},
+		{name: "help", args: []string{"--help"}, out: "-s, --socket-path"},
+		{name: "raw help", args: []string{"raw", "-h"}, out: "-u, --uri"},
+		{name: "set help", args: []string{"set", "--help"}, out: "-j, --json"},
+		{name: "unknown flag", args: []string{"-s", sock, "--bogus"}, code: 2, err: "apiclient: unknown flag: --bogus"},
+		{name: "unknown get flag", args: []string{"-s", sock, "get", "--bogus"}, code: 2, err: "Run 'apiclient get --help'"},
+		{name: "long socket flag", args: []string{"--socket-path=" + sock, "raw", "--uri", "/tx/list", "--method", "get"}, out: `["r"]`},
+		{name: "raw default with -X", args: []string{"--socket-path", sock, "-X", "DELETE", "-u", "/tx?tx=r"}},
+		{name: "raw empty body", args: []string{"-s", sock, "-u", "/settings?tx=e", "-m", "PATCH", "-d", ""}, code: 1, err: "status 400"},
+		{name: "reboot argument", args: []string{"-s", sock, "reboot", "now"}, code: 2, err: `unknown command "now"`},
+		{name: "set null json", args: []string{"-s", sock, "set", "-j", "null"}, code: 2, err: "not a JSON object"},
 		{name: "no server", args: []string{"-s", filepath.Join(dir, "none.sock"), "get"}, code: 1, err: "no such file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

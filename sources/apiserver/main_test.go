@@ -158,6 +158,36 @@ func TestMainNotifiesAndShutsDown(t *testing.T) {
 	}
 }
 
+// TestMainFlags checks the command line: usage errors exit 2 with a
+// message and --help exits 0. sources/cli checks the unit files.
+func TestMainFlags(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		args     []string
+		code     int
+		out, err string // substrings
+	}{
+		{name: "help", args: []string{"--help"}, code: 0, out: "--datastore-path"},
+		{name: "unknown flag", args: []string{"--bogus"}, code: 2, err: "apiserver: unknown flag: --bogus"},
+		{name: "single-dash long flag", args: []string{"-datastore-path", "/x"}, code: 2, err: "unknown shorthand flag"},
+		{name: "no datastore", args: nil, code: 2, err: "--datastore-path is required"},
+		{name: "argument", args: []string{"--datastore-path", "/x", "extra"}, code: 2, err: `unknown command "extra"`},
+		{name: "bad log level", args: []string{"--datastore-path", "/x", "--log-level", "loud"}, code: 2, err: `bad --log-level "loud"`},
+		{name: "bad gid", args: []string{"--datastore-path", "/x", "--socket-gid", "api"}, code: 2, err: "--socket-gid"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errb bytes.Buffer
+			code := Main(context.Background(), tt.args, &out, &errb)
+			if code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
+				t.Errorf("Main(%q) = %d, stdout %q, stderr %q; want %d, stdout ~%q, stderr ~%q",
+					tt.args, code, out.String(), errb.String(), tt.code, tt.out, tt.err)
+			}
+		})
+	}
+}
+
 // buildServer compiles cmd/apiserver.
 func buildServer(t *testing.T, dir string) string {
 	t.Helper()

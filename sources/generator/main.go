@@ -4,14 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
+	"github.com/petrel-os/petrel/sources/cli"
 )
 
 // Main is the sundog agent:
@@ -21,44 +22,53 @@ import (
 //
 // Exit codes: 0 ok, 1 failure, 2 usage.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "generate-seed" {
-		var b [2]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			fmt.Fprintf(stderr, "sundog: generate seed: %v\n", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, binary.BigEndian.Uint16(b[:])%2048)
-		return 0
+	return cli.Run(ctx, command(stderr), args, stdout, stderr)
+}
+
+type options struct {
+	socket, tx, logLevel string
+	timeout              time.Duration
+}
+
+// command builds the sundog command tree; logs go to stderr.
+func command(stderr io.Writer) *cobra.Command {
+	var o options
+	root := &cobra.Command{
+		Use:   "sundog",
+		Short: "Run the setting generators of unset settings and stage their values",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := cli.NewLogger(stderr, o.logLevel, "sundog")
+			if err != nil {
+				return err
+			}
+			c := apiclient.New(o.socket)
+			defer c.Close()
+			res, err := Run(cmd.Context(), Config{API: c, Transaction: o.tx, Timeout: o.timeout, Logger: log})
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "generated %d settings, %d skipped, %d already set\n", len(res.Generated), len(res.Skipped), len(res.Populated))
+			return err
+		},
 	}
-	fs := flag.NewFlagSet("sundog", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket-path", api.DefaultSocketPath, "API socket")
-	tx := fs.String("transaction", api.LaunchTransaction, "transaction receiving generated settings")
-	timeout := fs.Duration("timeout", DefaultTimeout, "time limit of each generator")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "sundog: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintf(stderr, "sundog: bad --log-level %q\n", *level)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})).With("component", "sundog")
-	c := apiclient.New(*socket)
-	defer c.Close()
-	res, err := Run(ctx, Config{API: c, Transaction: *tx, Timeout: *timeout, Logger: log})
-	if err != nil {
-		log.Error("sundog failed", "error", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "generated %d settings, %d skipped, %d already set\n", len(res.Generated), len(res.Skipped), len(res.Populated))
-	return 0
+	f := root.Flags()
+	f.StringVar(&o.socket, "socket-path", api.DefaultSocketPath, "API socket")
+	f.StringVar(&o.tx, "transaction", api.LaunchTransaction, "transaction receiving generated settings")
+	f.DurationVar(&o.timeout, "timeout", DefaultTimeout, "time limit of each generator")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	root.AddCommand(&cobra.Command{
+		Use:   "generate-seed",
+		Short: "Print a random update seed 0..2047 (a setting generator)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var b [2]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return fmt.Errorf("generate seed: %w", err)
+			}
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), binary.BigEndian.Uint16(b[:])%2048)
+			return err
+		},
+	})
+	return root
 }

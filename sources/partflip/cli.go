@@ -3,7 +3,6 @@ package partflip
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/petrel-os/petrel/sources/bootstate"
+	"github.com/petrel-os/petrel/sources/cli"
 )
 
 // Main runs the partflip command line with args (without the program name)
@@ -18,23 +18,8 @@ import (
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := &app{opts: DefaultOptions(), stdout: stdout,
 		log: slog.New(slog.NewTextHandler(stderr, nil)).With("component", "partflip")}
-	root := a.rootCmd()
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "partflip: %v\n", err)
-		return 2
-	}
-	fmt.Fprintf(stderr, "partflip: %v\n", err)
-	return 1
+	return cli.Run(ctx, a.rootCmd(), args, stdout, stderr)
 }
-
-var errUsage = errors.New("usage")
 
 type app struct {
 	opts   Options
@@ -44,14 +29,10 @@ type app struct {
 
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "partflip",
-		Short:         "Show and change the A/B boot state kept in the grubenv block on the EFI system partition",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Use:   "partflip",
+		Short: "Show and change the A/B boot state kept in the grubenv block on the EFI system partition",
+		Args:  cobra.NoArgs,
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	f := root.PersistentFlags()
 	f.StringVar(&a.opts.Disk, "disk", "", "OS disk or disk image (default: the disk with an EFI system partition)")
 	f.Int64Var(&a.opts.ESPOffset, "esp-offset", -1, "byte offset of the EFI system partition on --disk; negative: from the GPT")

@@ -3,10 +3,13 @@ package ready
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/petrel-os/petrel/sources/cli"
 )
 
 // Marker starts the line petrel-ready prints; `buildctl boot` waits for it
@@ -74,25 +77,28 @@ func Report(ctx context.Context, o Options) (string, error) {
 // unknown (the line is printed anyway, the reasons go to stderr), or 2 on
 // bad usage.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return cli.Run(ctx, command(), args, stdout, stderr)
+}
+
+// command builds the petrel-ready command.
+func command() *cobra.Command {
 	o := DefaultOptions()
-	fs := flag.NewFlagSet("petrel-ready", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.OSRelease, "os-release", o.OSRelease, "os-release `file` to read PRETTY_NAME and BUILD_ID from")
-	fs.StringVar(&o.Cmdline, "cmdline", o.Cmdline, "kernel command line `file`")
-	fs.StringVar(&o.SysBlockDir, "sys-block", o.SysBlockDir, "sysfs `directory` of block devices")
-	fs.StringVar(&o.DevDir, "dev", o.DevDir, "`directory` of device nodes")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	cmd := &cobra.Command{
+		Use:   "petrel-ready",
+		Short: "Print the host ready line: release, build and booted bank",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			line, err := Report(cmd.Context(), o)
+			if _, werr := fmt.Fprintln(cmd.OutOrStdout(), line); werr != nil {
+				return errors.Join(err, fmt.Errorf("print ready line: %w", werr))
+			}
+			return err
+		},
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "petrel-ready: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	line, err := Report(ctx, o)
-	fmt.Fprintln(stdout, line)
-	if err != nil {
-		fmt.Fprintf(stderr, "petrel-ready: %v\n", err)
-		return 1
-	}
-	return 0
+	f := cmd.Flags()
+	f.StringVar(&o.OSRelease, "os-release", o.OSRelease, "os-release `file` to read PRETTY_NAME and BUILD_ID from")
+	f.StringVar(&o.Cmdline, "cmdline", o.Cmdline, "kernel command line `file`")
+	f.StringVar(&o.SysBlockDir, "sys-block", o.SysBlockDir, "sysfs `directory` of block devices")
+	f.StringVar(&o.DevDir, "dev", o.DevDir, "`directory` of device nodes")
+	return cmd
 }

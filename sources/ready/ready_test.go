@@ -233,15 +233,30 @@ func TestMain(t *testing.T) {
 			}
 		}
 	})
-	t.Run("bad usage", func(t *testing.T) {
-		var out, errb bytes.Buffer
-		if code := Main(ctx, []string{"extra"}, &out, &errb); code != 2 {
-			t.Errorf("exit %d, want 2", code)
-		}
-		if out.Len() != 0 {
-			t.Errorf("stdout = %q, want nothing", out.String())
-		}
-	})
+	for _, tt := range []struct {
+		name     string
+		args     []string
+		code     int
+		out, err string // substrings
+	}{
+		{name: "help", args: []string{"--help"}, code: 0, out: "--sys-block directory"},
+		{name: "argument", args: []string{"extra"}, code: 2, err: `petrel-ready: unknown command "extra"`},
+		{name: "unknown flag", args: []string{"--bogus"}, code: 2, err: "petrel-ready: unknown flag: --bogus"},
+		{name: "single-dash long flag", args: []string{"-os-release", "/x"}, code: 2, err: "unknown shorthand flag"},
+		{name: "missing value", args: []string{"--dev"}, code: 2, err: "flag needs an argument: --dev"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(ctx, tt.args, &out, &errb)
+			if code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
+				t.Errorf("Main(%q) = %d, stdout %q, stderr %q; want %d, stdout ~%q, stderr ~%q",
+					tt.args, code, out.String(), errb.String(), tt.code, tt.out, tt.err)
+			}
+			if tt.code == 2 && out.Len() != 0 {
+				t.Errorf("Main(%q) printed %q on a usage error, want nothing", tt.args, out.String())
+			}
+		})
+	}
 }
 
 func FuzzParseOSRelease(f *testing.F) {

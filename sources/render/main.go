@@ -3,15 +3,16 @@ package render
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
+	"github.com/petrel-os/petrel/sources/cli"
 )
 
 // Main is the settings-applier agent (upstream's thar-be-settings):
@@ -29,53 +30,60 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // Run is Main with an explicit standard input.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "set-hostname" {
-		if len(args) != 2 {
-			fmt.Fprintln(stderr, "usage: settings-applier set-hostname FILE")
-			return 2
-		}
-		if err := SetHostname(args[1]); err != nil {
-			fmt.Fprintf(stderr, "settings-applier: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	fs := flag.NewFlagSet("settings-applier", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	all := fs.Bool("all", false, "render every configuration file and restart every service")
-	fs.Bool("daemon", false, "accepted for compatibility; the work is done before exiting")
-	socket := fs.String("socket-path", api.DefaultSocketPath, "API socket")
-	root := fs.String("root", "/", "root directory for configuration files and templates")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "settings-applier: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintf(stderr, "settings-applier: bad --log-level %q\n", *level)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})).With("component", "settings-applier")
+	return cli.Run(ctx, command(stdin, stderr), args, stdout, stderr)
+}
 
+type options struct {
+	all, daemon            bool
+	socket, root, logLevel string
+}
+
+// command builds the settings-applier command tree; the changed keys are
+// read from stdin, logs go to stderr.
+func command(stdin io.Reader, stderr io.Writer) *cobra.Command {
+	var o options
+	root := &cobra.Command{
+		Use:   "settings-applier [--all]",
+		Short: "Render configuration files and restart services for changed settings (JSON list of keys on stdin)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := cli.NewLogger(stderr, o.logLevel, "settings-applier")
+			if err != nil {
+				return err
+			}
+			return apply(cmd.Context(), o, stdin, cmd.OutOrStdout(), log)
+		},
+	}
+	f := root.Flags()
+	f.BoolVar(&o.all, "all", false, "render every configuration file and restart every service")
+	f.BoolVar(&o.daemon, "daemon", false, "accepted for compatibility; the work is done before exiting")
+	f.StringVar(&o.socket, "socket-path", api.DefaultSocketPath, "API socket")
+	f.StringVar(&o.root, "root", "/", "root directory for configuration files and templates")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	root.AddCommand(&cobra.Command{
+		Use:   "set-hostname FILE",
+		Short: "Set the kernel host name from FILE",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return SetHostname(args[0])
+		},
+	})
+	return root
+}
+
+// apply renders and restarts for the keys on stdin, or for all with --all.
+func apply(ctx context.Context, o options, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
 	var keys []string
-	if !*all {
+	if !o.all {
 		dec := json.NewDecoder(io.LimitReader(stdin, 1<<20))
 		if err := dec.Decode(&keys); err != nil {
-			log.Error("read changed keys from stdin: expected a JSON list of strings", "error", err)
-			return 2
+			return cli.Usagef("read changed keys from stdin: expected a JSON list of strings: %w", err)
 		}
 		if keys == nil {
 			keys = []string{}
 		}
 	}
-	client := apiclient.New(*socket)
+	client := apiclient.New(o.socket)
 	defer client.Close()
 	restarter := SystemRestarter{}
 	if units, err := ConnectSystemd(ctx); err != nil {
@@ -84,21 +92,20 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		defer units.Close()
 		restarter.Units = units
 	}
-	a := &Applier{Source: APISource{Client: client}, Restarter: restarter, Root: *root, Logger: log}
+	a := &Applier{Source: APISource{Client: client}, Restarter: restarter, Root: o.root, Logger: log}
 	var res Result
 	var err error
-	if *all {
+	if o.all {
 		res, err = a.All(ctx)
 	} else {
 		res, err = a.Keys(ctx, keys)
 	}
 	fmt.Fprintf(stdout, "wrote %d configuration files, restarted %d services, %d files failed\n", len(res.Written), len(res.Restarted), len(res.Failed))
 	if err != nil {
-		log.Error("apply settings", "error", err)
-		return 1
+		return fmt.Errorf("apply settings: %w", err)
 	}
 	if len(res.Failed) > 0 {
 		log.Warn("some configuration files failed to render", "files", res.Failed)
 	}
-	return 0
+	return nil
 }

@@ -3,15 +3,17 @@ package settings
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 
+	"github.com/spf13/cobra"
+
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
+	"github.com/petrel-os/petrel/sources/cli"
 )
 
 // DefaultDatastoreBase is where Petrel keeps its datastore.
@@ -20,68 +22,59 @@ const DefaultDatastoreBase = "/var/lib/petrel/datastore"
 // DefaultDefaultsDir holds the variant's merged-at-boot defaults files.
 const DefaultDefaultsDir = "/usr/share/petrel/defaults.d"
 
-func newLogger(w io.Writer, level, component string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("bad --log-level %q", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})).With("component", component), nil
-}
-
-// parse parses flags; it returns an exit code >= 0 when Main should stop.
-func parse(fs *flag.FlagSet, args []string, stderr io.Writer) int {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return 2
-	}
-	return -1
-}
-
 // StorewolfMain is the storewolf agent: it loads the variant defaults into
 // the datastore (see Storewolf). Exit codes: 0 ok, 1 failure, 2 usage.
 func StorewolfMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("storewolf", flag.ContinueOnError)
-	base := fs.String("data-store-base-path", DefaultDatastoreBase, "datastore base directory (holds the current link)")
-	dir := fs.String("defaults-dir", DefaultDefaultsDir, "directory of defaults *.toml files, merged in name order")
-	version := fs.String("version", "", "OS version X.Y.Z for a new datastore (default: VERSION_ID of --os-release)")
-	osRelease := fs.String("os-release", "/usr/lib/os-release", "os-release file giving VERSION_ID")
-	tx := fs.String("transaction", api.LaunchTransaction, "transaction receiving default settings")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if code := parse(fs, args, stderr); code >= 0 {
-		return code
+	return cli.Run(ctx, storewolfCommand(stderr), args, stdout, stderr)
+}
+
+type storewolfOptions struct {
+	base, dir, version, osRelease, tx, logLevel string
+}
+
+// storewolfCommand builds the storewolf command; logs go to stderr.
+func storewolfCommand(stderr io.Writer) *cobra.Command {
+	var o storewolfOptions
+	cmd := &cobra.Command{
+		Use:   "storewolf",
+		Short: "Create the datastore if needed and stage the variant's default settings",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := cli.NewLogger(stderr, o.logLevel, "storewolf")
+			if err != nil {
+				return err
+			}
+			return runStorewolf(cmd.Context(), o, cmd.OutOrStdout(), log)
+		},
 	}
-	log, err := newLogger(stderr, *level, "storewolf")
-	if err != nil {
-		fmt.Fprintf(stderr, "storewolf: %v\n", err)
-		return 2
-	}
-	if *version == "" {
-		v, err := versionFromOSRelease(*osRelease)
+	f := cmd.Flags()
+	f.StringVar(&o.base, "data-store-base-path", DefaultDatastoreBase, "datastore base directory (holds the current link)")
+	f.StringVar(&o.dir, "defaults-dir", DefaultDefaultsDir, "directory of defaults *.toml files, merged in name order")
+	f.StringVar(&o.version, "version", "", "OS version X.Y.Z for a new datastore (default: VERSION_ID of --os-release)")
+	f.StringVar(&o.osRelease, "os-release", "/usr/lib/os-release", "os-release file giving VERSION_ID")
+	f.StringVar(&o.tx, "transaction", api.LaunchTransaction, "transaction receiving default settings")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func runStorewolf(ctx context.Context, o storewolfOptions, stdout io.Writer, log *slog.Logger) error {
+	if o.version == "" {
+		v, err := versionFromOSRelease(o.osRelease)
 		if err != nil {
-			log.Error("no --version given", "error", err)
-			return 1
+			return fmt.Errorf("no --version given: %w", err)
 		}
-		*version = v
+		o.version = v
 	}
-	d, err := LoadDefaults(ctx, *dir)
+	d, err := LoadDefaults(ctx, o.dir)
 	if err != nil {
-		log.Error("load defaults", "error", err)
-		return 1
+		return fmt.Errorf("load defaults: %w", err)
 	}
-	res, err := Storewolf(ctx, StorewolfConfig{Base: *base, Version: *version, Transaction: *tx, Logger: log}, d)
+	res, err := Storewolf(ctx, StorewolfConfig{Base: o.base, Version: o.version, Transaction: o.tx, Logger: log}, d)
 	if err != nil {
-		log.Error("storewolf failed", "error", err)
-		return 1
+		return err
 	}
-	fmt.Fprintf(stdout, "staged %d default settings in %s; wrote %d metadata and %d service values\n", res.Settings, *tx, res.Metadata, res.Other)
-	return 0
+	_, err = fmt.Fprintf(stdout, "staged %d default settings in %s; wrote %d metadata and %d service values\n", res.Settings, o.tx, res.Metadata, res.Other)
+	return err
 }
 
 // Commit commits transaction tx through the API. A 422 (nothing pending)
@@ -107,26 +100,37 @@ func Commit(ctx context.Context, c *apiclient.Client, tx string, log *slog.Logge
 }
 
 // CommitterMain is settings-committer: it commits the launch transaction.
+// Exit codes: 0 ok, 1 failure, 2 usage.
 func CommitterMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("settings-committer", flag.ContinueOnError)
-	tx := fs.String("transaction", api.LaunchTransaction, "transaction to commit")
-	socket := fs.String("socket-path", api.DefaultSocketPath, "API socket")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if code := parse(fs, args, stderr); code >= 0 {
-		return code
+	return cli.Run(ctx, committerCommand(stderr), args, stdout, stderr)
+}
+
+// committerCommand builds the settings-committer command; logs go to
+// stderr.
+func committerCommand(stderr io.Writer) *cobra.Command {
+	var tx, socket, level string
+	cmd := &cobra.Command{
+		Use:   "settings-committer",
+		Short: "Commit a transaction of pending settings through the API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := cli.NewLogger(stderr, level, "settings-committer")
+			if err != nil {
+				return err
+			}
+			c := apiclient.New(socket)
+			defer c.Close()
+			keys, err := Commit(cmd.Context(), c, tx, log)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "committed %d settings from %s\n", len(keys), tx)
+			return err
+		},
 	}
-	log, err := newLogger(stderr, *level, "settings-committer")
-	if err != nil {
-		fmt.Fprintf(stderr, "settings-committer: %v\n", err)
-		return 2
-	}
-	c := apiclient.New(*socket)
-	defer c.Close()
-	keys, err := Commit(ctx, c, *tx, log)
-	if err != nil {
-		log.Error("settings-committer failed", "error", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "committed %d settings from %s\n", len(keys), *tx)
-	return 0
+	f := cmd.Flags()
+	f.StringVar(&tx, "transaction", api.LaunchTransaction, "transaction to commit")
+	f.StringVar(&socket, "socket-path", api.DefaultSocketPath, "API socket")
+	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
 }

@@ -2,15 +2,15 @@ package userdata
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
+	"github.com/petrel-os/petrel/sources/cli"
 )
 
 // Default paths.
@@ -24,57 +24,70 @@ const (
 // reader and is not available from the command line yet). Exit codes: 0
 // ok, 1 failure, 2 usage.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("early-boot-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	providers := fs.String("providers", "file,config-drive", "comma-separated providers, in order: file, config-drive, imds")
-	file := fs.String("user-data-file", DefaultUserDataFile, "local user data file")
-	marker := fs.String("marker", DefaultMarker, "file created once user data was applied")
-	imdsURL := fs.String("imds-url", DefaultIMDSURL, "EC2 instance metadata base URL")
-	socket := fs.String("socket-path", api.DefaultSocketPath, "API socket")
-	tx := fs.String("transaction", api.LaunchTransaction, "transaction receiving user data")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	return cli.Run(ctx, command(stderr), args, stdout, stderr)
+}
+
+type options struct {
+	providers, file, marker, imdsURL, socket, tx, logLevel string
+}
+
+// command builds the early-boot-config command; logs go to stderr.
+func command(stderr io.Writer) *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "early-boot-config",
+		Short: "Stage user data settings from the first provider that has them, once per instance",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ps, err := providers(o)
+			if err != nil {
+				return err
+			}
+			log, err := cli.NewLogger(stderr, o.logLevel, "early-boot-config")
+			if err != nil {
+				return err
+			}
+			client := apiclient.New(o.socket)
+			defer client.Close()
+			res, err := Run(cmd.Context(), Config{Providers: ps, API: client, Transaction: o.tx, Marker: o.marker, Logger: log})
+			if err != nil {
+				return err
+			}
+			if res.AlreadyRan {
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), "user data already applied on this instance")
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "applied user data from %d providers\n", len(res.Applied))
+			return err
+		},
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "early-boot-config: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintf(stderr, "early-boot-config: bad --log-level %q\n", *level)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})).With("component", "early-boot-config")
+	f := cmd.Flags()
+	f.StringVar(&o.providers, "providers", "file,config-drive", "comma-separated providers, in order: file, config-drive, imds")
+	f.StringVar(&o.file, "user-data-file", DefaultUserDataFile, "local user data file")
+	f.StringVar(&o.marker, "marker", DefaultMarker, "file created once user data was applied")
+	f.StringVar(&o.imdsURL, "imds-url", DefaultIMDSURL, "EC2 instance metadata base URL")
+	f.StringVar(&o.socket, "socket-path", api.DefaultSocketPath, "API socket")
+	f.StringVar(&o.tx, "transaction", api.LaunchTransaction, "transaction receiving user data")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// providers turns --providers into providers; an unknown name is a usage
+// error.
+func providers(o options) ([]Provider, error) {
 	var ps []Provider
-	for _, name := range strings.Split(*providers, ",") {
+	for _, name := range strings.Split(o.providers, ",") {
 		switch strings.TrimSpace(name) {
 		case "file":
-			ps = append(ps, FileProvider{Path: *file})
+			ps = append(ps, FileProvider{Path: o.file})
 		case "config-drive":
 			ps = append(ps, ConfigDriveProvider{})
 		case "imds":
-			ps = append(ps, &IMDSProvider{BaseURL: *imdsURL})
+			ps = append(ps, &IMDSProvider{BaseURL: o.imdsURL})
 		case "":
 		default:
-			fmt.Fprintf(stderr, "early-boot-config: unknown provider %q (expected file, config-drive or imds)\n", name)
-			return 2
+			return nil, cli.Usagef("unknown provider %q in --providers (expected file, config-drive or imds)", name)
 		}
 	}
-	client := apiclient.New(*socket)
-	defer client.Close()
-	res, err := Run(ctx, Config{Providers: ps, API: client, Transaction: *tx, Marker: *marker, Logger: log})
-	if err != nil {
-		log.Error("early-boot-config failed", "error", err)
-		return 1
-	}
-	if res.AlreadyRan {
-		fmt.Fprintln(stdout, "user data already applied on this instance")
-		return 0
-	}
-	fmt.Fprintf(stdout, "applied user data from %d providers\n", len(res.Applied))
-	return 0
+	return ps, nil
 }
