@@ -194,7 +194,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 // Close waits for queued writes, checkpoints the log, stops the committer
-// and releases the process lock. Later calls fail with ErrClosed.
+// and releases the process lock. It returns the error that broke the store
+// (ErrFailed), if any. Later calls fail with ErrClosed.
 func (s *Store) Close() error {
 	s.opMu.Lock()
 	if s.closed {
@@ -208,6 +209,9 @@ func (s *Store) Close() error {
 	close(s.c.stop)
 	<-s.c.done
 	err := s.c.closeErr
+	if ferr := s.c.failure(); ferr != nil {
+		err = ferr // writes acknowledged before it are in the log; Open replays them
+	}
 	if cerr := s.c.f.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close write-ahead log: %w", cerr)
 	}

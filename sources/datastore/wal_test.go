@@ -347,6 +347,9 @@ func TestLogWriteFailure(t *testing.T) {
 	if v, err := s.Get(ctx, MustKey(DataKey, "settings.a"), Live()); err != nil || string(v) != "1" {
 		t.Errorf("Get after the failure = %s, %v, want 1", v, err)
 	}
+	if err := s.Close(); !errors.Is(err, ErrFailed) {
+		t.Errorf("Close after the failure = %v, want ErrFailed", err)
+	}
 }
 
 func TestMetadataConflicts(t *testing.T) {
