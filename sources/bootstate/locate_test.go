@@ -8,13 +8,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/fat"
 )
 
 // mkESP makes a FAT image with mkfs.vfat and mtools, holding a grubenv in
 // /EFI/BOOT after many decoy files (so the directory spans clusters), and
-// returns the image and the grubenv content.
-func mkESP(t *testing.T, fatBits, kib int) (string, []byte) {
+// returns the image and the grubenv content. With content nil the grubenv
+// is the initial state's block; with an empty content there is none.
+func mkESP(t *testing.T, fatBits, kib int, content []byte) (string, []byte) {
 	t.Helper()
 	for _, tool := range []struct{ name, pkg string }{{"mkfs.vfat", "dosfstools"}, {"mmd", "mtools"}, {"mcopy", "mtools"}} {
 		if _, err := exec.LookPath(tool.name); err != nil {
@@ -44,13 +48,17 @@ func mkESP(t *testing.T, fatBits, kib int) (string, []byte) {
 		decoys = append(decoys, p)
 	}
 	run("mcopy", append(append([]string{"-i", img}, decoys...), "::/EFI/BOOT/")...)
-	env, err := Initial().Env()
-	if err != nil {
-		t.Fatal(err)
+	if content == nil {
+		env, err := Initial().Env()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if content, err = env.Encode(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	content, err := env.Encode()
-	if err != nil {
-		t.Fatal(err)
+	if len(content) == 0 {
+		return img, nil
 	}
 	p := filepath.Join(dir, "grubenv")
 	if err := os.WriteFile(p, content, 0o644); err != nil {
@@ -67,7 +75,7 @@ func TestLocateEnv(t *testing.T) {
 	}{{12, 2048}, {16, 32768}, {32, 40000}} {
 		t.Run(fmt.Sprintf("FAT%d", tt.bits), func(t *testing.T) {
 			t.Parallel()
-			img, content := mkESP(t, tt.bits, tt.kib)
+			img, content := mkESP(t, tt.bits, tt.kib, nil)
 			data, err := os.ReadFile(img)
 			if err != nil {
 				t.Fatal(err)
@@ -88,14 +96,44 @@ func TestLocateEnv(t *testing.T) {
 			if err != nil || s != Initial() {
 				t.Errorf("Read at located offset = %+v, %v", s, err)
 			}
-			if _, _, err := LocateFile(ctx, dev, base, "/EFI/BOOT/missing"); !errors.Is(err, ErrNotFound) {
-				t.Errorf("LocateFile(missing) = %v, want ErrNotFound", err)
+			if _, err := LocateEnv(ctx, dev, 0); !errors.Is(err, fat.ErrInvalid) {
+				t.Errorf("LocateEnv at offset 0 (no FAT) = %v, want fat.ErrInvalid", err)
 			}
-			if _, err := LocateEnv(ctx, dev, 0); err == nil {
-				t.Error("LocateEnv at offset 0 (no FAT) = nil, want error")
+		})
+	}
+}
+
+func TestLocateEnvErrors(t *testing.T) {
+	t.Parallel()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tt := range []struct {
+		name    string
+		ctx     context.Context
+		content []byte // of the grubenv; nil: the initial state
+		want    error
+		msg     string
+	}{
+		{name: "missing", content: []byte{}, want: ErrNotFound, msg: "locate /EFI/BOOT/grubenv on the FAT filesystem at 0: "},
+		{name: "two sectors", content: bytes.Repeat([]byte("#"), 2*BlockSize), msg: "file is 1024 bytes, want 512 (one sector)"},
+		{name: "short", content: []byte("# GRUB Environment Block\n"), msg: "file is 25 bytes"},
+		{name: "cancelled", ctx: cancelled, want: context.Canceled},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			img, _ := mkESP(t, 16, 8192, tt.content)
+			f, err := os.Open(img)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if off, size, err := LocateFile(ctx, dev, base, "/EFI/BOOT/D39.TXT"); err != nil || size != 700 || disk[off] != 39 {
-				t.Errorf("LocateFile(D39.TXT) = %d, %d, %v", off, size, err)
+			defer f.Close()
+			ctx := tt.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			off, err := LocateEnv(ctx, f, 0)
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("LocateEnv = %d, %v; want an error matching %v and containing %q", off, err, tt.want, tt.msg)
 			}
 		})
 	}

@@ -185,12 +185,16 @@ func (fs *FS) next(c uint32) (uint32, bool, error) {
 // limit of them.
 func (fs *FS) chain(first uint32, limit int64) ([]uint32, error) {
 	var cs []uint32
+	var loop loopCheck
 	for c := first; ; {
 		if !fs.validCluster(c) {
 			return nil, &FieldError{Field: "FAT", Problem: fmt.Sprintf("chain from cluster %d reaches invalid cluster %d", first, c)}
 		}
+		if loop.loops(c) {
+			return nil, &FieldError{Field: "FAT", Problem: fmt.Sprintf("chain from cluster %d loops back to cluster %d", first, c)}
+		}
 		if int64(len(cs)) >= limit {
-			return nil, &FieldError{Field: "FAT", Problem: fmt.Sprintf("chain from cluster %d is longer than %d clusters (a loop?)", first, limit)}
+			return nil, &FieldError{Field: "FAT", Problem: fmt.Sprintf("chain from cluster %d is longer than %d clusters", first, limit)}
 		}
 		cs = append(cs, c)
 		n, end, err := fs.next(c)
@@ -202,4 +206,28 @@ func (fs *FS) chain(first uint32, limit int64) ([]uint32, error) {
 		}
 		c = n
 	}
+}
+
+// loopCheck finds a loop in a cluster chain with Brent's algorithm: in
+// constant memory, within about twice the chain's length in steps. Without
+// it a damaged FAT could make a chain as long as the cluster count of the
+// volume its boot sector claims (up to 2^28).
+type loopCheck struct {
+	saved      uint32
+	power, lam int64
+}
+
+// loops reports whether c, the next cluster of the chain, was seen before.
+func (l *loopCheck) loops(c uint32) bool {
+	if l.power == 0 {
+		l.saved, l.power = c, 1
+		return false
+	}
+	if c == l.saved {
+		return true
+	}
+	if l.lam++; l.lam == l.power {
+		l.saved, l.power, l.lam = c, l.power*2, 0
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package fat
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -29,8 +30,8 @@ func run(t *testing.T, name string, args ...string) {
 }
 
 // mkImage makes a FAT image with mkfs.vfat and mtools: EFI/BOOT/grubenv
-// (a lower-case long name), a large file, and a file that is fragmented
-// because it was written into the hole a deleted file left.
+// (a lower-case long name), a large file, and a file "frag" that is
+// fragmented because it was written into the hole a deleted file left.
 func mkImage(t *testing.T, fatBits string, sizeKiB string) (img string, files map[string][]byte) {
 	t.Helper()
 	requireTools(t)
@@ -54,12 +55,38 @@ func mkImage(t *testing.T, fatBits string, sizeKiB string) (img string, files ma
 	}
 	run(t, "mdel", "-i", img, "::/hole")
 	delete(files, "hole")
+	if fatBits == "32" {
+		forgetNextFree(t, img)
+	}
 	src := filepath.Join(dir, "frag")
 	if err := os.WriteFile(src, files["frag"], 0o644); err != nil {
 		t.Fatal(err)
 	}
 	run(t, "mcopy", "-i", img, src, "::/frag")
 	return img, files
+}
+
+// forgetNextFree sets the FAT32 FSInfo next-free hint to "unknown", so
+// that mtools allocates from the start of the volume, into holes, as it
+// does on FAT12/16.
+func forgetNextFree(t *testing.T, img string) {
+	t.Helper()
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [512]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	fsinfo := int64(binary.LittleEndian.Uint16(b[48:])) * 512
+	if _, err := f.WriteAt([]byte{0xFF, 0xFF, 0xFF, 0xFF}, fsinfo+492); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestFindFileOnMkfsImages(t *testing.T) {
@@ -89,9 +116,7 @@ func TestFindFileOnMkfsImages(t *testing.T) {
 			}
 			for name, data := range files {
 				o, n, err := FindFile(r, off, strings.ToUpper(name))
-				// mtools reuses the hole on FAT12/16; on FAT32 it follows
-				// the FSInfo next-free hint, so frag stays contiguous there.
-				if name == "frag" && tt.want != FAT32 {
+				if name == "frag" {
 					if !errors.Is(err, ErrFragmented) {
 						t.Errorf("FindFile(frag) = %d, %d, %v; want ErrFragmented", o, n, err)
 					}
@@ -151,28 +176,7 @@ func TestOpenNamesBadField(t *testing.T) {
 }
 
 func FuzzFindFile(f *testing.F) {
-	// A tiny FAT12 image made by hand keeps the corpus small: boot
-	// sector, one FAT, a 16-entry root directory and 8 data sectors.
-	img := make([]byte, 512*12)
-	b := img[:512]
-	copy(b, []byte{0xEB, 0x3C, 0x90})
-	b[11], b[12] = 0, 2 // 512 bytes per sector
-	b[13] = 1
-	b[14] = 1 // reserved
-	b[16] = 1 // FATs
-	b[17] = 16
-	b[19] = 12
-	b[21] = 0xF8
-	b[22] = 1
-	b[510], b[511] = 0x55, 0xAA
-	fat := img[512:1024]
-	copy(fat, []byte{0xF8, 0xFF, 0xFF, 0xFF, 0x0F}) // cluster 2: EOC
-	root := img[1024:]
-	copy(root, "GRUBENV    ")
-	root[11] = AttrArchive
-	root[26] = 2
-	root[28] = 5
-	copy(img[1536:], "hello")
+	img := tinyImage()
 	f.Add(img, "grubenv")
 	f.Add(img, "EFI/BOOT/grubenv")
 	f.Fuzz(func(t *testing.T, data []byte, path string) {

@@ -137,12 +137,13 @@ func (fs *FS) ReadDir(cluster uint32) ([]Entry, error) {
 			}
 		}
 	}
-	return parseDir(data), nil
+	return parseDir(data, fs.Type == FAT32), nil
 }
 
 // parseDir decodes raw directory entries, joining long-name runs whose
-// checksum matches their short entry.
-func parseDir(data []byte) []Entry {
+// checksum matches their short entry. The high word of the first cluster
+// counts only on FAT32; FAT12/16 reserve it.
+func parseDir(data []byte, fat32 bool) []Entry {
 	var entries []Entry
 	var lfn []uint16
 	var lfnSum byte
@@ -176,8 +177,11 @@ func parseDir(data []byte) []Entry {
 		e := Entry{
 			Short:   shortString(short, d[12]),
 			Attr:    d[11],
-			Cluster: uint32(binary.LittleEndian.Uint16(d[20:]))<<16 | uint32(binary.LittleEndian.Uint16(d[26:])),
+			Cluster: uint32(binary.LittleEndian.Uint16(d[26:])),
 			Size:    binary.LittleEndian.Uint32(d[28:]),
+		}
+		if fat32 {
+			e.Cluster |= uint32(binary.LittleEndian.Uint16(d[20:])) << 16
 		}
 		e.Name = e.Short
 		if lfnValid && ShortNameChecksum(short) == lfnSum {

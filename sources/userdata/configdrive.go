@@ -121,23 +121,25 @@ func fatLabel(r io.ReaderAt) (string, bool) {
 	return "", false
 }
 
-// readFATFile reads a root file with sources/fat; nil if absent.
+// readFATFile reads a root file with sources/fat, following its cluster
+// chain (a file written after others were deleted may be fragmented); nil
+// if absent.
 func readFATFile(r io.ReaderAt, name string) ([]byte, error) {
-	off, size, err := fat.FindFile(r, 0, name)
+	fs, err := fat.Open(r, 0)
+	if err != nil {
+		return nil, err
+	}
+	e, err := fs.Lookup(name)
 	if errors.Is(err, fat.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("find %s: %w", name, err)
 	}
-	if size > MaxSize {
-		return nil, fmt.Errorf("%s is %d bytes, more than %d", name, size, MaxSize)
+	if e.Size > MaxSize {
+		return nil, fmt.Errorf("%s is %d bytes, more than %d", name, e.Size, MaxSize)
 	}
-	data := make([]byte, size)
-	if _, err := r.ReadAt(data, off); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return data, nil
+	return fs.ReadFile(name)
 }
 
 const isoSector = 2048

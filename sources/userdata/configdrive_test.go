@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/fat"
 )
 
 func run(t *testing.T, pkg, name string, args ...string) {
@@ -101,6 +103,43 @@ func TestConfigDriveCases(t *testing.T) {
 	}
 	if _, err := Parse("config drive CIDATA", data); err == nil || !strings.Contains(err.Error(), "user data from config drive CIDATA: TOML line 2") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestConfigDriveFragmented reads a user-data file whose clusters are not
+// consecutive: it was written into the hole a deleted file left.
+func TestConfigDriveFragmented(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "drive.img")
+	run(t, "dosfstools", "mkfs.vfat", "-C", "-s", "1", "-n", "CIDATA", img, "2048")
+	doc := driveDoc + "# " + strings.Repeat("padding ", 1000) + "\n"
+	for _, f := range []struct{ name, body string }{
+		{"hole", strings.Repeat("h", 1500)},
+		{"meta-data", "instance-id: i-1\n"},
+	} {
+		src := filepath.Join(dir, f.name)
+		if err := os.WriteFile(src, []byte(f.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "mtools", "mcopy", "-i", img, src, "::"+f.name)
+	}
+	run(t, "mtools", "mdel", "-i", img, "::hole")
+	src := filepath.Join(dir, "user-data")
+	if err := os.WriteFile(src, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "mtools", "mcopy", "-i", img, src, "::user-data")
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, _, err := fat.FindFile(f, 0, "user-data"); !errors.Is(err, fat.ErrFragmented) {
+		t.Fatalf("fat.FindFile(user-data) = %v, want ErrFragmented: the test image is not fragmented", err)
+	}
+	data, err := ReadConfigDrive(img)
+	if err != nil || string(data) != doc {
+		t.Fatalf("ReadConfigDrive = %d bytes, %v; want the %d-byte user-data", len(data), err, len(doc))
 	}
 }
 
