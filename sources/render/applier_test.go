@@ -88,7 +88,13 @@ func newFixture(t *testing.T) (*fakeSource, string) {
 	if err := os.MkdirAll(tdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"motd", "hostname"} {
+	// The shipped motd template; a strict hostname template (the shipped one
+	// falls back to "localhost"), so that an unset hostname fails to render.
+	strict := "[required-extensions]\nnetwork = \"v1\"\n+++\n{{ .settings.network.hostname }}\n"
+	if err := os.WriteFile(filepath.Join(tdir, "hostname"), []byte(strict), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"motd"} {
 		data, err := os.ReadFile(filepath.Join("templates", n))
 		if err != nil {
 			t.Fatal(err)
