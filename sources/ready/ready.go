@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -25,11 +26,14 @@ type Options struct {
 	Cmdline     string // kernel command line
 	SysBlockDir string // sysfs block devices
 	DevDir      string // device nodes
+	Hostname    string // the kernel's host name (/proc/sys/kernel/hostname)
+	Motd        string // message of the day rendered from settings
 }
 
 // DefaultOptions returns the paths of a running Petrel host.
 func DefaultOptions() Options {
-	return Options{OSRelease: "/usr/lib/os-release", Cmdline: "/proc/cmdline", SysBlockDir: "/sys/class/block", DevDir: "/dev"}
+	return Options{OSRelease: "/usr/lib/os-release", Cmdline: "/proc/cmdline", SysBlockDir: "/sys/class/block", DevDir: "/dev",
+		Hostname: "/proc/sys/kernel/hostname", Motd: "/etc/motd"}
 }
 
 // Line returns the ready line without its newline:
@@ -72,6 +76,23 @@ func Report(ctx context.Context, o Options) (string, error) {
 	return Line(pretty, build, bank), errors.Join(errs...)
 }
 
+// Details returns the lines printed before the ready line: the host name
+// and the message of the day, both set from settings (user data), so that
+// the console shows what the host was configured with. Missing files give
+// no line.
+func Details(o Options) []string {
+	var lines []string
+	if b, err := os.ReadFile(o.Hostname); err == nil && strings.TrimSpace(string(b)) != "" {
+		lines = append(lines, "petrel: hostname "+strings.TrimSpace(string(b)))
+	}
+	if b, err := os.ReadFile(o.Motd); err == nil {
+		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			lines = append(lines, "petrel: motd: "+l)
+		}
+	}
+	return lines
+}
+
 // Main runs petrel-ready with args (without the program name): it prints
 // the ready line to stdout and returns 0, or 1 when part of the line is
 // unknown (the line is printed anyway, the reasons go to stderr), or 2 on
@@ -89,6 +110,9 @@ func command() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			line, err := Report(cmd.Context(), o)
+			for _, d := range Details(o) {
+				fmt.Fprintln(cmd.OutOrStdout(), d)
+			}
 			if _, werr := fmt.Fprintln(cmd.OutOrStdout(), line); werr != nil {
 				return errors.Join(err, fmt.Errorf("print ready line: %w", werr))
 			}
@@ -100,5 +124,7 @@ func command() *cobra.Command {
 	f.StringVar(&o.Cmdline, "cmdline", o.Cmdline, "kernel command line `file`")
 	f.StringVar(&o.SysBlockDir, "sys-block", o.SysBlockDir, "sysfs `directory` of block devices")
 	f.StringVar(&o.DevDir, "dev", o.DevDir, "`directory` of device nodes")
+	f.StringVar(&o.Hostname, "hostname-file", o.Hostname, "`file` holding the host name")
+	f.StringVar(&o.Motd, "motd", o.Motd, "message-of-the-day `file`")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -287,4 +288,20 @@ func FuzzBootPartUUID(f *testing.F) {
 			t.Fatalf("GUID %s not in %q", g, s)
 		}
 	})
+}
+
+func TestDetails(t *testing.T) {
+	dir := t.TempDir()
+	host := filepath.Join(dir, "hostname")
+	motd := filepath.Join(dir, "motd")
+	os.WriteFile(host, []byte("petrel-test\n"), 0o644)
+	os.WriteFile(motd, []byte("hello from user data\nsecond line\n"), 0o644)
+	got := Details(Options{Hostname: host, Motd: motd})
+	want := []string{"petrel: hostname petrel-test", "petrel: motd: hello from user data", "petrel: motd: second line"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Details = %q, want %q", got, want)
+	}
+	if got := Details(Options{Hostname: filepath.Join(dir, "none"), Motd: filepath.Join(dir, "none")}); len(got) != 0 {
+		t.Errorf("Details without files = %q, want nothing", got)
+	}
 }
