@@ -202,17 +202,18 @@ func TestMain(t *testing.T) {
 	ctx := context.Background()
 	t.Run("ready", func(t *testing.T) {
 		o := fakeHost(t, verityCmdline(uuidB))
+		host, motd := filepath.Join(t.TempDir(), "hostname"), filepath.Join(t.TempDir(), "motd")
+		os.WriteFile(host, []byte("petrel-test\n"), 0o644)
+		os.WriteFile(motd, []byte("hello\n"), 0o644)
 		var out, errb bytes.Buffer
-		code := Main(ctx, []string{"--os-release", o.OSRelease, "--cmdline", o.Cmdline, "--sys-block", o.SysBlockDir, "--dev", o.DevDir}, &out, &errb)
+		code := Main(ctx, []string{"--os-release", o.OSRelease, "--cmdline", o.Cmdline, "--sys-block", o.SysBlockDir, "--dev", o.DevDir,
+			"--hostname-file", host, "--motd", motd}, &out, &errb)
 		if code != 0 {
 			t.Fatalf("exit %d, stderr %q", code, errb.String())
 		}
-		want := "petrel: host ready: Petrel OS 0.1.0 (metal-dev) build 1a2b3c4, bank B\n"
+		want := "petrel: hostname petrel-test\npetrel: motd: hello\npetrel: host ready: Petrel OS 0.1.0 (metal-dev) build 1a2b3c4, bank B\n"
 		if out.String() != want {
 			t.Errorf("stdout = %q, want %q", out.String(), want)
-		}
-		if !strings.HasPrefix(out.String(), Marker) {
-			t.Errorf("stdout does not start with Marker %q", Marker)
 		}
 	})
 	t.Run("missing parts still print the line", func(t *testing.T) {
@@ -221,7 +222,9 @@ func TestMain(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out, errb bytes.Buffer
-		code := Main(ctx, []string{"--os-release", o.OSRelease, "--cmdline", o.Cmdline, "--sys-block", o.SysBlockDir, "--dev", o.DevDir}, &out, &errb)
+		none := filepath.Join(t.TempDir(), "none")
+		code := Main(ctx, []string{"--os-release", o.OSRelease, "--cmdline", o.Cmdline, "--sys-block", o.SysBlockDir, "--dev", o.DevDir,
+			"--hostname-file", none, "--motd", none}, &out, &errb)
 		if code != 1 {
 			t.Fatalf("exit %d, want 1", code)
 		}
