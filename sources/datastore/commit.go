@@ -3,8 +3,6 @@ package datastore
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -16,13 +14,13 @@ const CommitPrefix = "settings."
 // the transaction. It returns the committed keys, sorted; none (and no
 // error) if the transaction has no settings keys.
 //
-// The commit is one record of the write-ahead log holding every value, so
-// it is atomic across keys: after a crash at any point either every key is
-// live or none is. Commit returns once the record is durable (one
-// fdatasync, shared with concurrent writers) and visible to readers.
-// While it waits, the transaction's pending directory is parked as
-// pending/.commit-<seq>-<tx>; Open puts it back if the record never became
-// durable.
+// The commit is one record of the write-ahead log holding every value and
+// the deletion of the transaction, so it is atomic across keys: after a
+// crash at any point either every key is live and the transaction gone,
+// or nothing is live and the transaction is as it was. Commit returns once
+// the record is durable (one fdatasync, shared with concurrent writers)
+// and visible to readers. The files of live/ and pending/ follow at the
+// next checkpoint.
 func (s *Store) Commit(ctx context.Context, tx string) ([]Key, error) {
 	if err := CheckTransactionName(tx); err != nil {
 		return nil, err
@@ -39,15 +37,13 @@ func (s *Store) Commit(ctx context.Context, tx string) ([]Key, error) {
 	if err := <-req.done; err != nil {
 		return nil, fmt.Errorf("commit transaction %q: %w", tx, err)
 	}
-	// The parked directory is garbage now. Removing it here keeps that
-	// work off the committer; if it fails, the next checkpoint retries.
-	_ = req.parked.remove()
 	return keys, nil
 }
 
-// prepareCommit checks the commit of tx, parks its pending directory,
-// queues its record and updates the logical state. The caller holds opMu
-// and tx's stripe.
+// prepareCommit checks the commit of tx, queues its record and updates
+// the logical state; the transaction leaves memory at once, so writes to
+// the same name after this start a new one. The caller holds opMu and
+// tx's stripe.
 func (s *Store) prepareCommit(ctx context.Context, tx string) (*walRequest, []Key, error) {
 	if err := s.checkWrite(ctx, Pending(tx)); err != nil {
 		return nil, nil, err
@@ -67,28 +63,26 @@ func (s *Store) prepareCommit(ctx context.Context, tx string) (*walRequest, []Ke
 	if err := s.checkConflicts(kvs, nil); err != nil {
 		return nil, nil, fmt.Errorf("commit transaction %q: %w", tx, err)
 	}
-	rec := walRecord{tx: tx, ops: make([]walOp, len(kvs))}
+	rec := walRecord{tx: tx, ops: make([]walOp, len(kvs), len(kvs)+1)}
 	keys := make([]Key, len(kvs))
 	for i, kv := range kvs {
 		rec.ops[i] = walOp{kind: opSetData, data: kv.Key, value: kv.Value}
 		keys[i] = kv.Key
 	}
+	rec.ops = append(rec.ops, walOp{kind: opDropPending})
 	if err := checkRecord(rec); err != nil {
 		return nil, nil, fmt.Errorf("commit transaction %q: %w", tx, err)
-	}
-	parked := &parkedDir{path: filepath.Join(s.dir, pendingDir, commitDirName(s.seq+1, tx))}
-	if err := os.Rename(s.treeDir(Pending(tx)), parked.path); err != nil {
-		return nil, nil, fmt.Errorf("commit transaction %q: park pending directory: %w", tx, err)
 	}
 	s.mu.Lock()
 	delete(s.pending, tx)
 	s.mu.Unlock()
 	s.applyLogical(rec.ops)
-	return s.enqueue(rec, parked), keys, nil
+	return s.enqueue(rec), keys, nil
 }
 
 // DeleteTransaction discards transaction tx and returns its settings.*
-// keys, sorted. A transaction that does not exist yields no keys.
+// keys, sorted. A transaction that does not exist yields no keys. The
+// deletion is a pending record (see SetMany for its durability).
 func (s *Store) DeleteTransaction(ctx context.Context, tx string) ([]Key, error) {
 	if err := CheckTransactionName(tx); err != nil {
 		return nil, err
@@ -101,14 +95,18 @@ func (s *Store) DeleteTransaction(ctx context.Context, tx string) ([]Key, error)
 	if err := s.checkWrite(ctx, Pending(tx)); err != nil {
 		return nil, err
 	}
+	pt := s.pendingTree(tx, false)
+	if pt == nil {
+		return nil, nil
+	}
 	var keys []Key
-	for name, kv := range s.pendingTree(tx, false) {
+	for name, kv := range pt {
 		if strings.HasPrefix(name, CommitPrefix) {
 			keys = append(keys, kv.Key)
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
-	if err := os.RemoveAll(s.treeDir(Pending(tx))); err != nil {
+	if err := s.logPending(walRecord{tx: tx, ops: []walOp{{kind: opDropPending}}}); err != nil {
 		return nil, fmt.Errorf("delete transaction %q: %w", tx, err)
 	}
 	s.mu.Lock()

@@ -22,23 +22,22 @@ const (
 	// checkpointIdle: a log that stops growing is checkpointed after this.
 	checkpointIdle = 2 * time.Second
 	// commitDirPrefix names a committed transaction's pending directory
-	// between its commit and the removal of the directory:
-	// pending/.commit-<seq>-<encoded tx>.
+	// parked by an earlier version of this package between its commit and
+	// the removal of the directory: pending/.commit-<seq>-<encoded tx>.
+	// Open still settles such directories (see settleCommitDirs).
 	commitDirPrefix = ".commit-"
 )
 
 // walRequest is one record waiting for the committer.
 type walRequest struct {
-	rec    walRecord
-	parked *parkedDir // nil unless the record is a commit
-	done   chan error
+	rec  walRecord
+	done chan error
 }
 
-// parkedDir is a committed transaction's pending directory, renamed away
-// until its record is durable. The committing writer removes it then; the
-// next checkpoint makes sure it is gone before truncating the log (so Open
-// never mistakes it for a commit that never happened). mu keeps the two
-// from removing it at the same time.
+// parkedDir is a committed transaction's pending directory left parked by
+// an earlier version of this package and settled by Open; the checkpoint
+// after it makes sure it is gone and fsyncs pending/ before truncating the
+// log. mu keeps two removals apart.
 type parkedDir struct {
 	path    string
 	mu      sync.Mutex
@@ -66,32 +65,40 @@ type committer struct {
 	qmu   sync.Mutex
 	queue []*walRequest
 
-	wake chan struct{} // capacity 1: "the queue is not empty"
-	stop chan struct{} // closed by Close
-	done chan struct{} // closed by the goroutine when it returns
+	wake  chan struct{}   // capacity 1: "the queue is not empty"
+	stop  chan struct{}   // closed by Close
+	done  chan struct{}   // closed by the goroutine when it returns
+	flush chan chan error // Checkpoint's requests
 
 	failed atomic.Pointer[error] // first failure; the store refuses writes after it
 
-	batches, records atomic.Int64 // fdatasyncs and records logged, for benchmarks
+	batches, records atomic.Int64 // fdatasyncs and live records logged, for benchmarks
 
 	f    *os.File // the log, opened O_APPEND
 	size int64    // bytes in the log, header included
 	buf  []byte
-	// dirty holds, for each live file changed since the last checkpoint,
-	// the last logged operation on it: the checkpoint writes only that.
-	dirty map[string]walOp
-	// parked lists the parked pending directories of commits logged
-	// since the last checkpoint.
+	// dirty holds, for each live or pending file changed since the last
+	// checkpoint, the last logged operation on it: the checkpoint writes
+	// only that. txDirty lists the pending files of dirty by transaction
+	// directory, and dropped the transaction directories deleted since the
+	// last checkpoint (before any later write into them in dirty).
+	dirty   map[string]walOp
+	txDirty map[string]map[string]struct{}
+	dropped map[string]struct{}
+	// parked lists the parked pending directories settled by Open.
 	parked   []*parkedDir
 	closeErr error // checkpoint error at Close
 }
 
 func newCommitter() *committer {
 	return &committer{
-		wake:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		dirty: map[string]walOp{},
+		wake:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		flush:   make(chan chan error),
+		dirty:   map[string]walOp{},
+		txDirty: map[string]map[string]struct{}{},
+		dropped: map[string]struct{}{},
 	}
 }
 
@@ -110,10 +117,10 @@ func (c *committer) fail(err error) {
 
 // enqueue hands rec to the committer and returns the request to wait on.
 // The caller holds wmu, so records enter the queue in seq order.
-func (s *Store) enqueue(rec walRecord, parked *parkedDir) *walRequest {
+func (s *Store) enqueue(rec walRecord) *walRequest {
 	s.seq++
 	rec.seq = s.seq
-	req := &walRequest{rec: rec, parked: parked, done: make(chan error, 1)}
+	req := &walRequest{rec: rec, done: make(chan error, 1)}
 	s.c.qmu.Lock()
 	s.c.queue = append(s.c.queue, req)
 	s.c.qmu.Unlock()
@@ -143,6 +150,10 @@ func (s *Store) runCommitter() {
 			}
 		case <-idle.C:
 			s.checkpointOrFail()
+		case reply := <-s.c.flush:
+			s.commitQueued()
+			s.checkpointOrFail()
+			reply <- s.c.failure()
 		case <-s.c.stop:
 			// Close stopped new writers first, so this drains the rest.
 			s.commitQueued()
@@ -178,10 +189,15 @@ func (s *Store) commitQueued() {
 }
 
 // commitBatch appends the batch's records with one write, makes them
-// durable with one fdatasync, applies them to memory in log order (so
-// readers see them, all keys of a record at once) and releases their
-// writers. The live files are written at the next checkpoint: until then
-// the log is the durable copy, and memory serves every read.
+// durable with one fdatasync, applies their live operations to memory in
+// log order (so readers see them, all keys of a record at once) and
+// releases their writers. The files are written at the next checkpoint:
+// until then the log is the durable copy, and memory serves every read.
+//
+// A batch of pending records only is written but not fdatasynced: it
+// survives a crash of the process (the page cache keeps it) and becomes
+// durable with the next fdatasync of the log, or the next checkpoint. The
+// pending writers update their transaction in memory themselves.
 func (s *Store) commitBatch(batch []*walRequest) {
 	if err := s.c.failure(); err != nil {
 		for _, r := range batch {
@@ -190,14 +206,18 @@ func (s *Store) commitBatch(batch []*walRequest) {
 		return
 	}
 	buf := s.c.buf[:0]
+	var live int64 // records that change the live tree
 	for _, r := range batch {
 		buf = appendRecord(buf, r.rec)
+		if r.rec.isLive() {
+			live++
+		}
 	}
 	if cap(buf) <= 1<<20 {
 		s.c.buf = buf
 	}
 	_, err := s.c.f.Write(buf)
-	if err == nil {
+	if err == nil && live > 0 {
 		err = unix.Fdatasync(int(s.c.f.Fd()))
 	}
 	if err != nil {
@@ -211,38 +231,69 @@ func (s *Store) commitBatch(batch []*walRequest) {
 		return
 	}
 	s.c.size += int64(len(buf))
-	s.c.batches.Add(1)
-	s.c.records.Add(int64(len(batch)))
-	s.mu.Lock()
-	for _, r := range batch {
-		s.applyMemory(r.rec)
+	if live > 0 {
+		s.c.batches.Add(1)
+		s.c.records.Add(live)
+		s.mu.Lock()
+		for _, r := range batch {
+			s.applyMemory(r.rec)
+		}
+		s.liveVersion.Add(1)
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	for _, r := range batch {
 		s.noteDirty(r.rec)
-		if r.parked != nil {
-			s.c.parked = append(s.c.parked, r.parked)
-		}
 		r.done <- nil
 	}
+}
+
+// isLive reports whether r changes the live tree.
+func (r walRecord) isLive() bool {
+	for _, op := range r.ops {
+		if op.kind.isLive() {
+			return true
+		}
+	}
+	return false
 }
 
 // noteDirty records rec's operations as the latest for their files.
 func (s *Store) noteDirty(rec walRecord) {
 	root := filepath.Join(s.dir, liveDir)
+	var txDir string
+	if rec.tx != "" {
+		txDir = filepath.Join(s.dir, pendingDir, encodeSegment(rec.tx))
+	}
 	for _, op := range rec.ops {
-		s.c.dirty[opPath(root, op)] = op
+		switch {
+		case op.kind.isLive():
+			s.c.dirty[opPath(root, op)] = op
+		case op.kind == opDropPending:
+			for p := range s.c.txDirty[txDir] {
+				delete(s.c.dirty, p)
+			}
+			delete(s.c.txDirty, txDir)
+			s.c.dropped[txDir] = struct{}{}
+		default:
+			p := dataPath(txDir, op.data)
+			s.c.dirty[p] = op
+			if s.c.txDirty[txDir] == nil {
+				s.c.txDirty[txDir] = map[string]struct{}{}
+			}
+			s.c.txDirty[txDir][p] = struct{}{}
+		}
 	}
 }
 
 func opPath(root string, op walOp) string {
-	if op.kind == opSetMeta || op.kind == opDeleteMeta {
+	if op.kind.hasMeta() {
 		return metaPath(root, op.meta, op.data)
 	}
 	return dataPath(root, op.data)
 }
 
-// applyMemory applies rec to the visible state. The caller holds s.mu.
+// applyMemory applies rec's live operations to the visible state. The
+// caller holds s.mu.
 func (s *Store) applyMemory(rec walRecord) {
 	for _, op := range rec.ops {
 		switch op.kind {
@@ -298,43 +349,61 @@ func clearObstacles(root, path string) error {
 	return nil
 }
 
-// checkpoint brings live/ up to date with the log and makes it durable,
-// then empties the log. For each changed file it applies the last logged
-// operation: deletions first, then writes (temp file and rename), so that
-// a value replacing a directory, or the reverse, finds the way clear; the
-// logical state has no key that is both a value and a parent. Then it
-// fsyncs every written file and every directory on the way to a changed
-// file, removes leftover parked pending directories and fsyncs pending/,
+// checkpoint brings live/ and pending/ up to date with the log and makes
+// them durable, then empties the log. First it removes the transaction
+// directories deleted or committed since the last checkpoint; then, for
+// each changed file, it applies the last logged operation: deletions
+// first, then writes (temp file and rename), so that a value replacing a
+// directory, or the reverse, finds the way clear; no tree's logical state
+// has a key that is both a value and a parent. Then it fsyncs every
+// written file and every directory on the way to a changed file (pending/
+// for removed transactions), removes leftover parked pending directories,
 // and only then truncates and fsyncs the log. A crash before the
 // truncation is durable leaves the log whole, and replaying it rewrites
 // the same files. The caller is the committer goroutine, or Open with
 // replay set (see clearObstacles).
 func (s *Store) checkpoint(replay bool) error {
-	root := filepath.Join(s.dir, liveDir)
+	liveRoot := filepath.Join(s.dir, liveDir)
+	pendingRoot := filepath.Join(s.dir, pendingDir)
+	rootOf := func(op walOp) string {
+		if op.kind.isLive() {
+			return liveRoot
+		}
+		return pendingRoot
+	}
 	paths := make([]string, 0, len(s.c.dirty))
 	for p := range s.c.dirty {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
 	dirs := map[string]struct{}{}
+	for d := range s.c.dropped {
+		if _, err := os.Lstat(d); errors.Is(err, os.ErrNotExist) {
+			continue // never checkpointed: nothing on disk
+		}
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("checkpoint: remove transaction directory: %w", err)
+		}
+		dirs[pendingRoot] = struct{}{}
+	}
 	for _, p := range paths {
 		for d := filepath.Dir(p); len(d) > len(s.dir); d = filepath.Dir(d) {
 			dirs[d] = struct{}{}
 		}
-		if op := s.c.dirty[p]; op.kind == opDeleteData || op.kind == opDeleteMeta {
-			if err := removeFile(root, p, false); err != nil {
+		if op := s.c.dirty[p]; !op.kind.hasValue() {
+			if err := removeFile(rootOf(op), p, false); err != nil {
 				return fmt.Errorf("checkpoint: %w", err)
 			}
 		}
 	}
 	for _, p := range paths {
 		op := s.c.dirty[p]
-		if op.kind != opSetData && op.kind != opSetMeta {
+		if !op.kind.hasValue() {
 			continue
 		}
 		err := writeAtomic(s.dir, p, op.value, false)
 		if err != nil && replay {
-			if cerr := clearObstacles(root, p); cerr != nil {
+			if cerr := clearObstacles(rootOf(op), p); cerr != nil {
 				return fmt.Errorf("checkpoint: %w", errors.Join(err, cerr))
 			}
 			err = writeAtomic(s.dir, p, op.value, false)
@@ -359,18 +428,22 @@ func (s *Store) checkpoint(replay bool) error {
 				return fmt.Errorf("checkpoint: %w", err)
 			}
 		}
-		if err := syncDir(filepath.Join(s.dir, pendingDir)); err != nil {
+		if err := syncDir(pendingRoot); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	if err := s.c.f.Truncate(int64(len(walHeader))); err != nil {
-		return fmt.Errorf("checkpoint: truncate write-ahead log: %w", err)
-	}
-	if err := s.c.f.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: fsync write-ahead log: %w", err)
+	if s.c.size > int64(len(walHeader)) || replay {
+		if err := s.c.f.Truncate(int64(len(walHeader))); err != nil {
+			return fmt.Errorf("checkpoint: truncate write-ahead log: %w", err)
+		}
+		if err := s.c.f.Sync(); err != nil {
+			return fmt.Errorf("checkpoint: fsync write-ahead log: %w", err)
+		}
 	}
 	s.c.size = int64(len(walHeader))
 	clear(s.c.dirty)
+	clear(s.c.txDirty)
+	clear(s.c.dropped)
 	s.c.parked = s.c.parked[:0]
 	return nil
 }

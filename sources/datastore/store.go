@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -70,11 +71,13 @@ type KeyValue struct {
 type tree map[string]KeyValue
 
 // Store is an open datastore. It keeps a copy of every value in memory,
-// loaded by Open and updated after each durable write, so reads do no I/O.
+// loaded by Open and updated after each logged write, so reads do no I/O.
 //
-// Live writes (commits, live sets and deletes, metadata) go through a
-// write-ahead log owned by a committer goroutine, which makes concurrent
-// writes durable with one shared fdatasync (see docs/datastore.md).
+// Every write (commits, live sets and deletes, metadata, and pending
+// writes into transactions) goes through a write-ahead log owned by a
+// committer goroutine, which makes concurrent live writes durable with one
+// shared fdatasync (see docs/datastore.md). The files of live/ and
+// pending/ are brought up to date at checkpoints and by Close.
 // Store is safe for concurrent use. Close stops the committer.
 type Store struct {
 	dir      string // the resolved versioned directory
@@ -84,8 +87,8 @@ type Store struct {
 
 	// Locking. opMu: every write holds it shared for its whole duration;
 	// Close takes it exclusively to wait for them. txMu: a stripe per
-	// transaction name serialises the operations on one transaction and
-	// its pending files (other transactions' file writes run in parallel).
+	// transaction name serialises the operations on one transaction, from
+	// its checks until its record is logged and its tree updated.
 	// wmu: the logical live state, held briefly: under it a writer checks
 	// its change against every logged write, durable or not, queues its
 	// log record and updates the logical state.
@@ -99,12 +102,15 @@ type Store struct {
 	// mu guards the visible state, which readers use. Live values and
 	// metadata change only once durable, by the committer, in log order.
 	// The pending map and trees change under mu and the transaction's
-	// stripe, so a stripe holder may read its own tree without mu.
+	// stripe (once the write's record is logged), so a stripe holder may
+	// read its own tree without mu.
 	mu      sync.RWMutex
 	closed  bool // set under opMu and mu
 	live    tree
 	meta    map[string]map[string][]byte // data key name -> meta key name -> value
 	pending map[string]tree
+
+	liveVersion atomic.Uint64 // incremented under mu when live or meta change
 }
 
 // CheckTransactionName rejects names that could escape the pending
@@ -133,6 +139,35 @@ func CheckTransactionName(tx string) error {
 
 // Dir returns the resolved versioned directory of the store.
 func (s *Store) Dir() string { return s.dir }
+
+// LiveVersion returns a number that changes whenever live values or
+// metadata change. A caller may cache what it derives from the live state
+// under the version it read before reading that state: the state it read
+// is at least as new as the version.
+func (s *Store) LiveVersion() uint64 { return s.liveVersion.Load() }
+
+// Checkpoint writes every logged change into the files of live/ and
+// pending/, fsyncs them and empties the log, as the committer does on its
+// own when the log grows or goes idle, and Close does. Afterwards the
+// directory shows the state of every write that returned before the call,
+// for tools that read the files.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	s.opMu.RLock()
+	defer s.opMu.RUnlock()
+	if err := s.checkWrite(ctx, Live()); err != nil {
+		return err
+	}
+	reply := make(chan error, 1)
+	select {
+	case s.c.flush <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := <-reply; err != nil {
+		return fmt.Errorf("checkpoint datastore: %w", err)
+	}
+	return nil
+}
 
 func (s *Store) treeDir(c Committed) string {
 	if c.IsLive() {

@@ -67,6 +67,10 @@ func TestSetGetCommitOnDisk(t *testing.T) {
 	if _, err := s.Get(ctx, motd, Live()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("live Get before commit = %v, want ErrNotFound", err)
 	}
+	// Pending writes reach the pending files at a checkpoint.
+	if err := s.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
 	raw, err := os.ReadFile(filepath.Join(s.Dir(), "pending", "test%20transaction", "settings", "motd"))
 	if err != nil || string(raw) != `"hi"` {
 		t.Fatalf("pending file = %q, %v", raw, err)

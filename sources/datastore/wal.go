@@ -9,7 +9,8 @@ import (
 )
 
 // The write-ahead log (.wal in the versioned directory) is the durable copy
-// of every live write that is not yet checkpointed. Format, version 1:
+// of every live write, and the only copy of every pending write, that is
+// not yet checkpointed. Format, version 1:
 //
 //	file    = header record*
 //	header  = "PTRLWAL1"                       (8 bytes)
@@ -17,12 +18,19 @@ import (
 //	          length = len(payload) ≤ maxRecordPayload
 //	          crc    = CRC-32C (Castagnoli) of payload
 //	payload = seq:u64 tx:str16 count:u32 op*
-//	op      = kind:u8 data:str16 [meta:str16] [value:str32]
-//	          meta for opSetMeta/opDeleteMeta, value for opSetData/opSetMeta
+//	op      = kind:u8 [data:str16] [meta:str16] [value:str32]
+//	          data for every kind but opDropPending,
+//	          meta for opSetMeta/opDeleteMeta,
+//	          value for opSetData/opSetMeta/opSetPending
 //	str16   = len:u16 bytes;  str32 = len:u32 bytes
 //
-// data and meta are canonical key names, value is canonical JSON, tx is the
-// committed transaction ("" for a direct live write). Records follow each
+// data and meta are canonical key names, value is canonical JSON. tx is the
+// committed transaction ("" for a direct live write), or the transaction
+// that the pending operations (kinds 5-7) change, which then must be set.
+// A commit record holds the live sets and an opDropPending of tx. Kinds 5-7
+// were added after the first release of the format; a log holding only
+// kinds 1-4 reads the same as before, and an older reader refuses the new
+// kinds as corrupt rather than ignoring them. Records follow each
 // other with consecutive seq numbers. The log ends at the first record
 // that is short, fails its checksum or breaks the sequence: that record and
 // everything after it were never acknowledged (see docs/datastore.md).
@@ -43,18 +51,33 @@ const (
 	opDeleteData
 	opSetMeta
 	opDeleteMeta
+	// Pending operations, on the transaction named by the record.
+	opSetPending
+	opDeletePending
+	opDropPending // delete the whole transaction; no key
 )
 
-// walOp is one operation on the live tree.
+// isLive reports whether k changes the live tree (and so must be durable
+// before its writer is acknowledged).
+func (k opKind) isLive() bool { return k >= opSetData && k <= opDeleteMeta }
+
+// hasValue reports whether an operation of kind k carries a value.
+func (k opKind) hasValue() bool { return k == opSetData || k == opSetMeta || k == opSetPending }
+
+// hasMeta reports whether an operation of kind k carries a metadata key.
+func (k opKind) hasMeta() bool { return k == opSetMeta || k == opDeleteMeta }
+
+// walOp is one operation on the live tree or on a pending transaction.
 type walOp struct {
 	kind  opKind
-	data  Key
+	data  Key    // all kinds but opDropPending
 	meta  Key    // opSetMeta, opDeleteMeta
-	value []byte // opSetData, opSetMeta
+	value []byte // opSetData, opSetMeta, opSetPending
 }
 
-// walRecord is one atomic group of live operations: a commit or a direct
-// live write.
+// walRecord is one atomic group of operations: a commit, a direct live
+// write, or a pending write (SetMany or Delete into a transaction, or
+// DeleteTransaction).
 type walRecord struct {
 	seq uint64
 	tx  string
@@ -79,11 +102,13 @@ func appendRecord(b []byte, r walRecord) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.ops)))
 	for _, op := range r.ops {
 		b = append(b, byte(op.kind))
-		b = appendStr16(b, op.data.name)
-		if op.kind == opSetMeta || op.kind == opDeleteMeta {
+		if op.kind != opDropPending {
+			b = appendStr16(b, op.data.name)
+		}
+		if op.kind.hasMeta() {
 			b = appendStr16(b, op.meta.name)
 		}
-		if op.kind == opSetData || op.kind == opSetMeta {
+		if op.kind.hasValue() {
 			b = binary.LittleEndian.AppendUint32(b, uint32(len(op.value)))
 			b = append(b, op.value...)
 		}
@@ -209,53 +234,15 @@ func decodePayload(b []byte) (walRecord, error) {
 			return walRecord{}, err
 		}
 	}
-	// Each op takes at least 3 bytes, which bounds a lying count.
-	if count == 0 || count > len(p.b)/3 {
+	// Each op takes at least 1 byte, which bounds a lying count.
+	if count == 0 || count > len(p.b) {
 		return walRecord{}, fmt.Errorf("bad operation count %d", count)
 	}
 	r.ops = make([]walOp, 0, count)
 	for i := range count {
-		op := walOp{kind: opKind(p.u8())}
-		dataName := p.str16()
-		var metaName string
-		switch op.kind {
-		case opSetData, opDeleteData:
-		case opSetMeta, opDeleteMeta:
-			metaName = p.str16()
-		default:
-			if p.err == nil {
-				return walRecord{}, fmt.Errorf("operation %d: unknown kind %d", i, op.kind)
-			}
-		}
-		if op.kind == opSetData || op.kind == opSetMeta {
-			op.value = p.take(p.u32())
-		}
-		if p.err != nil {
-			return walRecord{}, fmt.Errorf("operation %d: %w", i, p.err)
-		}
-		var err error
-		if op.data, err = ParseKey(DataKey, dataName); err != nil {
+		op, err := decodeOp(p, r.tx)
+		if err != nil {
 			return walRecord{}, fmt.Errorf("operation %d: %w", i, err)
-		}
-		if op.data.name != dataName {
-			return walRecord{}, fmt.Errorf("operation %d: key %q is not canonical", i, dataName)
-		}
-		if op.kind == opSetMeta || op.kind == opDeleteMeta {
-			if op.meta, err = ParseKey(MetaKey, metaName); err != nil {
-				return walRecord{}, fmt.Errorf("operation %d: %w", i, err)
-			}
-			if op.meta.name != metaName {
-				return walRecord{}, fmt.Errorf("operation %d: metadata key %q is not canonical", i, metaName)
-			}
-		}
-		if op.kind == opSetData || op.kind == opSetMeta {
-			canon, err := CanonicalValue(op.value)
-			if err != nil {
-				return walRecord{}, fmt.Errorf("operation %d: value of %q: %w", i, dataName, err)
-			}
-			if !bytes.Equal(canon, op.value) {
-				return walRecord{}, fmt.Errorf("operation %d: value of %q is not canonical", i, dataName)
-			}
 		}
 		r.ops = append(r.ops, op)
 	}
@@ -263,4 +250,57 @@ func decodePayload(b []byte) (walRecord, error) {
 		return walRecord{}, fmt.Errorf("%d bytes after the last operation", len(p.b))
 	}
 	return r, nil
+}
+
+// decodeOp decodes one operation of a record whose transaction is tx.
+func decodeOp(p *payloadReader, tx string) (walOp, error) {
+	op := walOp{kind: opKind(p.u8())}
+	if p.err != nil {
+		return walOp{}, p.err
+	}
+	if op.kind < opSetData || op.kind > opDropPending {
+		return walOp{}, fmt.Errorf("unknown kind %d", op.kind)
+	}
+	if !op.kind.isLive() && tx == "" {
+		return walOp{}, fmt.Errorf("pending operation of kind %d outside a transaction", op.kind)
+	}
+	if op.kind == opDropPending {
+		return op, nil
+	}
+	dataName := p.str16()
+	var metaName string
+	if op.kind.hasMeta() {
+		metaName = p.str16()
+	}
+	if op.kind.hasValue() {
+		op.value = p.take(p.u32())
+	}
+	if p.err != nil {
+		return walOp{}, p.err
+	}
+	var err error
+	if op.data, err = ParseKey(DataKey, dataName); err != nil {
+		return walOp{}, err
+	}
+	if op.data.name != dataName {
+		return walOp{}, fmt.Errorf("key %q is not canonical", dataName)
+	}
+	if op.kind.hasMeta() {
+		if op.meta, err = ParseKey(MetaKey, metaName); err != nil {
+			return walOp{}, err
+		}
+		if op.meta.name != metaName {
+			return walOp{}, fmt.Errorf("metadata key %q is not canonical", metaName)
+		}
+	}
+	if op.kind.hasValue() {
+		canon, err := CanonicalValue(op.value)
+		if err != nil {
+			return walOp{}, fmt.Errorf("value of %q: %w", dataName, err)
+		}
+		if !bytes.Equal(canon, op.value) {
+			return walOp{}, fmt.Errorf("value of %q is not canonical", dataName)
+		}
+	}
+	return op, nil
 }

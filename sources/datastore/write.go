@@ -12,10 +12,11 @@ func (s *Store) Set(ctx context.Context, key Key, value []byte, c Committed) err
 }
 
 // SetMany writes values into the live tree or a transaction. Every key and
-// value is checked before anything is written. A live write is one logged
-// record: durable and atomic across its keys when SetMany returns. Pending
-// writes replace each file atomically but are not fsynced, since
-// transactions are discarded at boot.
+// value is checked before anything is written, and the write is one logged
+// record, atomic across its keys. A live write is durable when SetMany
+// returns. A pending write is in the log (written, not fdatasynced) when
+// SetMany returns: it survives a crash of the process, and power loss
+// once a later live write's fdatasync or a checkpoint covers it.
 //
 // A live write that was queued waits for the log even if ctx is cancelled.
 func (s *Store) SetMany(ctx context.Context, kvs []KeyValue, c Committed) error {
@@ -45,23 +46,32 @@ func (s *Store) SetMany(ctx context.Context, kvs []KeyValue, c Committed) error 
 	if err := s.checkWrite(ctx, c); err != nil {
 		return err
 	}
-	pt := s.pendingTree(c.tx, false)
+	rec := walRecord{tx: c.tx, ops: make([]walOp, len(canon))}
+	for i, kv := range canon {
+		rec.ops[i] = walOp{kind: opSetPending, data: kv.Key, value: kv.Value}
+	}
+	if err := checkRecord(rec); err != nil {
+		return fmt.Errorf("set in transaction %q: %w", c.tx, err)
+	}
 	s.wmu.Lock()
-	err := s.checkConflicts(canon, pt)
+	err := s.checkConflicts(canon, s.pendingTree(c.tx, false))
+	var req *walRequest
+	if err == nil {
+		req = s.enqueue(rec)
+	}
 	s.wmu.Unlock()
 	if err != nil {
 		return err
 	}
-	root := s.treeDir(c)
-	for _, kv := range canon {
-		if err := writeAtomic(s.dir, dataPath(root, kv.Key), kv.Value, false); err != nil {
-			return fmt.Errorf("set %q: %w", kv.Key.name, err)
-		}
-		pt = s.pendingTree(c.tx, true)
-		s.mu.Lock()
-		pt[kv.Key.name] = kv
-		s.mu.Unlock()
+	if err := <-req.done; err != nil {
+		return fmt.Errorf("set in transaction %q: %w", c.tx, err)
 	}
+	pt := s.pendingTree(c.tx, true)
+	s.mu.Lock()
+	for _, kv := range canon {
+		pt[kv.Key.name] = kv
+	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -78,16 +88,26 @@ func (s *Store) Delete(ctx context.Context, key Key, c Committed) error {
 	if err := s.checkWrite(ctx, c); err != nil {
 		return err
 	}
-	root := s.treeDir(c)
-	if err := removeFile(root, dataPath(root, key), false); err != nil {
+	pt := s.pendingTree(c.tx, false)
+	if _, ok := pt[key.name]; !ok {
+		return nil
+	}
+	if err := s.logPending(walRecord{tx: c.tx, ops: []walOp{{kind: opDeletePending, data: key}}}); err != nil {
 		return fmt.Errorf("delete %q: %w", key.name, err)
 	}
-	if pt := s.pendingTree(c.tx, false); pt != nil {
-		s.mu.Lock()
-		delete(pt, key.name)
-		s.mu.Unlock()
-	}
+	s.mu.Lock()
+	delete(pt, key.name)
+	s.mu.Unlock()
 	return nil
+}
+
+// logPending queues a pending record and waits until it is in the log.
+// The caller holds opMu and the stripe of rec.tx.
+func (s *Store) logPending(rec walRecord) error {
+	s.wmu.Lock()
+	req := s.enqueue(rec)
+	s.wmu.Unlock()
+	return <-req.done
 }
 
 // logLive writes ops to the live tree as one logged record and waits until
@@ -144,7 +164,7 @@ func (s *Store) prepareLive(ops []walOp, verb string) (*walRequest, error) {
 		return nil, fmt.Errorf("%s: %w", verb, err)
 	}
 	s.applyLogical(kept)
-	return s.enqueue(rec, nil), nil
+	return s.enqueue(rec), nil
 }
 
 // applyLogical applies ops to the logical state. The caller holds wmu.
