@@ -213,8 +213,12 @@ func waitForSocket(t *testing.T, c *apiclient.Client, proc *os.Process) {
 }
 
 // TestCrashAtomicity SIGKILLs the real apiserver binary at random moments
-// during a stream of multi-key commits and checks after each restart that
-// no transaction is half applied and no acknowledged commit is lost.
+// during a stream of multi-key PATCH+commit pairs and checks after each
+// restart that no transaction is half applied, no acknowledged commit is
+// lost, and the interrupted generation's pending transaction is whole:
+// present with all its keys if its PATCH was acknowledged and its commit
+// did not become durable, absent if the commit did, and either whole or
+// absent if the PATCH itself was interrupted.
 func TestCrashAtomicity(t *testing.T) {
 	dir := shortTempDir(t)
 	bin := buildServer(t, dir)
@@ -226,6 +230,8 @@ func TestCrashAtomicity(t *testing.T) {
 	const kills = 40
 	acked := -1 // highest generation whose commit returned 200
 	gen := 0
+	patched := false // whether gen's PATCH returned 204
+	cases := map[string]int{}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range kills {
 		cmd := exec.Command(bin, "--datastore-path", cur, "--socket-path", sock, "--socket-gid", "0", "--log-level", "error")
@@ -236,7 +242,8 @@ func TestCrashAtomicity(t *testing.T) {
 		}
 		c := apiclient.New(sock)
 		waitForSocket(t, c, cmd.Process)
-		checkGeneration(t, c, round, acked, gen)
+		live := checkGeneration(t, c, round, acked, gen)
+		cases[checkPending(t, c, round, gen, patched, live)]++
 		killAt := time.Now().Add(time.Duration(rng.IntN(150)+5) * time.Millisecond)
 		errc := make(chan error, 1)
 		go func() {
@@ -245,12 +252,14 @@ func TestCrashAtomicity(t *testing.T) {
 		}()
 		for {
 			gen++
+			patched = false
 			tx := fmt.Sprintf("gen-%d", gen)
 			patch := map[string]any{"crash": map[string]any{"a": map[string]any{"k": gen}, "b": map[string]any{"k": gen}, "c": gen, "d": gen}}
 			// Both calls fail once the server is killed.
 			if err := c.Set(context.Background(), tx, patch); err != nil {
 				break
 			}
+			patched = true
 			if _, err := c.Commit(context.Background(), tx); err != nil {
 				break
 			}
@@ -268,7 +277,9 @@ func TestCrashAtomicity(t *testing.T) {
 	}
 	c := apiclient.New(sock)
 	waitForSocket(t, c, cmd.Process)
-	checkGeneration(t, c, kills, acked, gen)
+	live := checkGeneration(t, c, kills, acked, gen)
+	cases[checkPending(t, c, kills, gen, patched, live)]++
+	delete(cases, "")
 	c.Close()
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
@@ -277,41 +288,92 @@ func TestCrashAtomicity(t *testing.T) {
 	if acked < kills {
 		t.Errorf("only %d commits acknowledged over %d runs; the crash test exercised too little", acked, kills)
 	}
-	t.Logf("%d kills, %d commits acknowledged, %d attempted", kills, acked, gen)
+	t.Logf("%d kills, %d commits acknowledged, %d attempted; kill during: %v", kills, acked, gen, cases)
+}
+
+// crashBody is the shape of the crash.* settings, live or pending.
+type crashBody struct {
+	Crash *struct {
+		A struct{ K *int } `json:"a"`
+		B struct{ K *int } `json:"b"`
+		C *int             `json:"c"`
+		D *int             `json:"d"`
+	} `json:"crash"`
+}
+
+// generation returns the one generation that all four keys hold, -1 if
+// none is set, or an error if they differ or some are missing.
+func (b crashBody) generation() (int, error) {
+	if b.Crash == nil {
+		return -1, nil
+	}
+	vals := []*int{b.Crash.A.K, b.Crash.B.K, b.Crash.C, b.Crash.D}
+	for _, v := range vals {
+		if v == nil || *v != *vals[0] {
+			return 0, fmt.Errorf("keys of different generations or missing")
+		}
+	}
+	return *vals[0], nil
+}
+
+// checkPending asserts the state of transaction gen-<gen>, the one in
+// flight when the server was killed (live is the live generation), and
+// returns which case it was: "" before the first kill, else "patch
+// interrupted", "commit not durable" or "commit durable".
+func checkPending(t *testing.T, c *apiclient.Client, round, gen int, patched bool, live int) string {
+	t.Helper()
+	if gen == 0 {
+		return ""
+	}
+	_, body, err := c.Raw(context.Background(), http.MethodGet, fmt.Sprintf("/tx?tx=gen-%d", gen), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got crashBody
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("round %d: decode %s: %v", round, body, err)
+	}
+	g, err := got.generation()
+	switch {
+	case err != nil:
+		t.Fatalf("round %d: half-written pending transaction gen-%d: %s", round, gen, body)
+	case live == gen && g != -1:
+		t.Fatalf("round %d: committed transaction gen-%d still pending: %s", round, gen, body)
+	case live != gen && patched && g != gen:
+		t.Fatalf("round %d: acknowledged PATCH of gen-%d lost: %s", round, gen, body)
+	case g != -1 && g != gen:
+		t.Fatalf("round %d: transaction gen-%d holds generation %d", round, gen, g)
+	}
+	switch {
+	case live == gen:
+		return "commit durable"
+	case patched:
+		return "commit not durable"
+	}
+	return "patch interrupted"
 }
 
 // checkGeneration asserts that the four crash.* keys hold one generation g
-// with acked <= g <= attempted (or are all absent before any ack).
-func checkGeneration(t *testing.T, c *apiclient.Client, round, acked, attempted int) {
+// with acked <= g <= attempted (or are all absent before any ack), and
+// returns it (-1 when absent).
+func checkGeneration(t *testing.T, c *apiclient.Client, round, acked, attempted int) int {
 	t.Helper()
 	_, body, err := c.Raw(context.Background(), http.MethodGet, "/settings?prefix=crash", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got struct {
-		Crash *struct {
-			A struct{ K *int } `json:"a"`
-			B struct{ K *int } `json:"b"`
-			C *int             `json:"c"`
-			D *int             `json:"d"`
-		} `json:"crash"`
-	}
+	var got crashBody
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("round %d: decode %s: %v", round, body, err)
 	}
-	if got.Crash == nil {
-		if acked >= 0 {
-			t.Fatalf("round %d: acknowledged generation %d lost: %s", round, acked, body)
-		}
-		return
-	}
-	vals := []*int{got.Crash.A.K, got.Crash.B.K, got.Crash.C, got.Crash.D}
-	for _, v := range vals {
-		if v == nil || *v != *vals[0] {
-			t.Fatalf("round %d: half-applied transaction: %s", round, body)
-		}
-	}
-	if g := *vals[0]; g < acked || g > attempted {
+	g, err := got.generation()
+	switch {
+	case err != nil:
+		t.Fatalf("round %d: half-applied transaction: %s", round, body)
+	case g == -1 && acked >= 0:
+		t.Fatalf("round %d: acknowledged generation %d lost: %s", round, acked, body)
+	case g != -1 && (g < acked || g > attempted):
 		t.Fatalf("round %d: generation %d outside [acked %d, attempted %d]", round, g, acked, attempted)
 	}
+	return g
 }

@@ -22,6 +22,9 @@ func sampleRecords() []walRecord {
 		{seq: 2, ops: []walOp{{kind: opDeleteData, data: MustKey(DataKey, "settings.a")}}},
 		{seq: 3, ops: []walOp{{kind: opSetMeta, data: MustKey(DataKey, `settings."dotted.name"`), meta: MustKey(MetaKey, "affected-services"), value: []byte(`["a","b"]`)}}},
 		{seq: 1 << 40, tx: "tx with spaces", ops: []walOp{{kind: opDeleteMeta, data: MustKey(DataKey, "settings.n"), meta: MustKey(MetaKey, "m")}}},
+		{seq: 5, tx: "p", ops: []walOp{{kind: opSetPending, data: MustKey(DataKey, "settings.a.b"), value: []byte(`[1,"x"]`)}, {kind: opDeletePending, data: MustKey(DataKey, "settings.c")}}},
+		{seq: 6, tx: "p", ops: []walOp{{kind: opDropPending}}},
+		{seq: 7, tx: "p", ops: []walOp{setOp("settings.a.b", "2"), {kind: opDropPending}}},
 	}
 }
 
