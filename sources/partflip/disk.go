@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/petrel-os/petrel/sources/bootdisk"
 	"github.com/petrel-os/petrel/sources/bootstate"
 	"github.com/petrel-os/petrel/sources/disklayout"
 	"github.com/petrel-os/petrel/sources/gpt"
@@ -56,20 +54,6 @@ type location struct {
 	bootedWhy string // how it was found, or why not
 }
 
-var partuuidRE = regexp.MustCompile(`PARTUUID=([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})`)
-
-// cmdlinePartUUID returns the first PARTUUID named on the kernel command
-// line: the verity devices PARTUUID=<boot_uuid>/PARTNROFF=n that the bank's
-// grub.cfg writes.
-func cmdlinePartUUID(cmdline string) (gpt.GUID, bool) {
-	m := partuuidRE.FindStringSubmatch(cmdline)
-	if m == nil {
-		return gpt.GUID{}, false
-	}
-	g, err := gpt.ParseGUID(strings.ToLower(m[1]))
-	return g, err == nil
-}
-
 // resolve finds the disk, the grubenv offset and the booted bank.
 func resolve(ctx context.Context, o Options) (*location, error) {
 	loc := &location{disk: o.Disk}
@@ -86,9 +70,10 @@ func resolve(ctx context.Context, o Options) (*location, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read kernel command line: %w", err)
 		}
-		uuid, haveUUID = cmdlinePartUUID(string(data))
-		if !haveUUID {
-			loc.bootedWhy = "no PARTUUID= on " + o.CmdlinePath
+		if uuid, err = bootdisk.BootPartUUID(string(data)); err == nil {
+			haveUUID = true
+		} else {
+			loc.bootedWhy = fmt.Sprintf("%s: %v", o.CmdlinePath, err)
 		}
 	}
 	if loc.disk == "" {
@@ -111,14 +96,10 @@ func resolve(ctx context.Context, o Options) (*location, error) {
 		}
 	}
 	if haveUUID {
-		boots := bootPartitions(table)
-		for i, p := range boots {
-			if p.GUID == uuid && i < 2 {
-				loc.booted, loc.bootedOK = bootstate.Bank(i), true
-				loc.bootedWhy = fmt.Sprintf("PARTUUID %s on the kernel command line is partition %d", uuid, p.Number)
-			}
-		}
-		if !loc.bootedOK {
+		if b, err := bootdisk.BankOf(table, uuid); err == nil {
+			loc.booted, loc.bootedOK = b, true
+			loc.bootedWhy = fmt.Sprintf("PARTUUID %s on the kernel command line is bank %s's BOOT partition", uuid, b)
+		} else {
 			loc.bootedWhy = fmt.Sprintf("PARTUUID %s on the kernel command line is no BOOT partition of %s", uuid, loc.disk)
 		}
 	}
@@ -150,17 +131,6 @@ func readGPT(ctx context.Context, f *os.File) (*gpt.Table, error) {
 	return gpt.Read(ctx, f, size)
 }
 
-// bootPartitions returns the BOOT partitions in table order: A, then B.
-func bootPartitions(t *gpt.Table) []gpt.Partition {
-	var out []gpt.Partition
-	for _, p := range t.Partitions {
-		if p.Type == disklayout.TypeBoot {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func findType(t *gpt.Table, typ gpt.GUID) (gpt.Partition, bool) {
 	for _, p := range t.Partitions {
 		if p.Type == typ {
@@ -174,32 +144,23 @@ func findType(t *gpt.Table, typ gpt.GUID) (gpt.Partition, bool) {
 // whole disks listed in sysBlock. With several, the one that also holds
 // the booted PARTUUID wins.
 func discover(ctx context.Context, sysBlock, devDir string, uuid gpt.GUID, haveUUID bool) (string, error) {
-	entries, err := os.ReadDir(sysBlock)
+	disks, err := bootdisk.Scan(ctx, sysBlock, devDir)
 	if err != nil {
-		return "", fmt.Errorf("list block devices: %w", err)
+		return "", fmt.Errorf("find OS disk: %w", err)
 	}
 	var candidates, booted []string
 	var skipped []error
-	for _, e := range entries {
-		name := e.Name()
-		if ignoredDevice(name) {
+	for _, d := range disks {
+		if d.Err != nil {
+			skipped = append(skipped, d.Err)
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(sysBlock, name, "partition")); err == nil {
-			continue // a partition, not a disk
-		}
-		path := filepath.Join(devDir, name)
-		table, err := readDiskGPT(ctx, path, filepath.Join(sysBlock, name, "size"))
-		if err != nil {
-			skipped = append(skipped, fmt.Errorf("%s: %w", path, err))
+		if _, ok := findType(d.Table, disklayout.TypeEFISystem); !ok {
 			continue
 		}
-		if _, ok := findType(table, disklayout.TypeEFISystem); !ok {
-			continue
-		}
-		candidates = append(candidates, path)
-		if haveUUID && slices.ContainsFunc(table.Partitions, func(p gpt.Partition) bool { return p.GUID == uuid }) {
-			booted = append(booted, path)
+		candidates = append(candidates, d.Path)
+		if haveUUID && slices.ContainsFunc(d.Table.Partitions, func(p gpt.Partition) bool { return p.GUID == uuid }) {
+			booted = append(booted, d.Path)
 		}
 	}
 	switch {
@@ -211,33 +172,6 @@ func discover(ctx context.Context, sysBlock, devDir string, uuid gpt.GUID, haveU
 		return "", fmt.Errorf("find OS disk: no disk in %s has an EFI system partition: %w", sysBlock, errors.Join(skipped...))
 	}
 	return "", fmt.Errorf("find OS disk: several disks have an EFI system partition (%s); pass --disk", strings.Join(candidates, ", "))
-}
-
-// ignoredDevice skips virtual devices that never hold the OS disk.
-func ignoredDevice(name string) bool {
-	for _, p := range []string{"loop", "ram", "zram", "dm-", "md", "sr", "nbd"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func readDiskGPT(ctx context.Context, path, sizeFile string) (*gpt.Table, error) {
-	data, err := os.ReadFile(sizeFile)
-	if err != nil {
-		return nil, fmt.Errorf("read size: %w", err)
-	}
-	sectors, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("parse size %q: %w", strings.TrimSpace(string(data)), err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open: %w", err)
-	}
-	defer f.Close()
-	return gpt.Read(ctx, f, sectors*512)
 }
 
 // openForWrite opens the disk for the grubenv write: O_DIRECT on a block

@@ -7,5 +7,6 @@
 // The grubenv block (sources/bootstate) is the only state the bootloader
 // reads; GPT attribute bits are not used. Banks are the first (A) and second
 // (B) partitions with the BOOT type GUID; the booted bank is the one whose
-// PARTUUID the kernel command line names.
+// PARTUUID the kernel command line's dm-verity table names. Package
+// bootdisk finds the OS disk and the booted bank.
 package partflip

@@ -306,14 +306,3 @@ func TestDiscoverDisk(t *testing.T) {
 		t.Fatalf("status with discovery = %+v, want disk %s booted B", s, filepath.Join(dev, "vda"))
 	}
 }
-
-func FuzzCmdlinePartUUID(f *testing.F) {
-	f.Add("root=/dev/dm-0 PARTUUID=22222222-0000-4000-8000-00000000000a/PARTNROFF=1")
-	f.Add("PARTUUID=zz")
-	f.Fuzz(func(t *testing.T, s string) {
-		g, ok := cmdlinePartUUID(s)
-		if ok && !strings.Contains(strings.ToLower(s), g.String()) {
-			t.Fatalf("cmdlinePartUUID(%q) = %s, not in the input", s, g)
-		}
-	})
-}

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/petrel-os/petrel/sources/bootdisk"
 	"github.com/petrel-os/petrel/sources/bootstate"
 	"github.com/petrel-os/petrel/sources/disklayout"
-	"github.com/petrel-os/petrel/sources/gpt"
 )
 
 func TestParseOSRelease(t *testing.T) {
@@ -64,31 +64,6 @@ const (
 	uuidA = "11111111-2222-3333-4444-555555555501"
 	uuidB = "11111111-2222-3333-4444-555555555502"
 )
-
-func TestBootPartUUID(t *testing.T) {
-	table := `dm-mod.create="root,,,ro,0 800 verity 1 PARTUUID=` + strings.ToUpper(uuidB) + `/PARTNROFF=1 PARTUUID=` + uuidB + `/PARTNROFF=2 4096 4096 100 1 sha256 ab cd"`
-	tests := []struct {
-		name, cmdline string
-		want          string
-		err           error
-	}{
-		{"grub table", "BOOT_IMAGE=/vmlinuz console=ttyS0 " + table + " -- systemd.show_status=true", uuidB, nil},
-		{"root= PARTUUID alone is not the table", "root=PARTUUID=" + uuidA + " " + table, uuidB, nil},
-		{"no table", "console=ttyS0 root=/dev/vda4", "", ErrNoBootUUID},
-		{"plain PARTUUID only", "root=PARTUUID=" + uuidA, "", ErrNoBootUUID},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := BootPartUUID(tt.cmdline)
-			if !errors.Is(err, tt.err) {
-				t.Fatalf("err = %v, want %v", err, tt.err)
-			}
-			if tt.err == nil && got != gpt.MustParseGUID(tt.want) {
-				t.Errorf("got %s, want %s", got, tt.want)
-			}
-		})
-	}
-}
 
 // makeDisk lays out a 64 MiB GPT disk image with sgdisk: ESP, BOOT-A,
 // ROOT-A, BOOT-B; the BOOT partitions get uuidA and uuidB.
@@ -162,8 +137,8 @@ func TestFindBank(t *testing.T) {
 	}{
 		{"bank A", verityCmdline(uuidA), bootstate.BankA, nil},
 		{"bank B", verityCmdline(uuidB), bootstate.BankB, nil},
-		{"unknown PARTUUID", verityCmdline("99999999-2222-3333-4444-555555555501"), 0, ErrBankUnknown},
-		{"no verity table", "console=ttyS0\n", 0, ErrNoBootUUID},
+		{"unknown PARTUUID", verityCmdline("99999999-2222-3333-4444-555555555501"), 0, bootdisk.ErrBankUnknown},
+		{"no verity table", "console=ttyS0\n", 0, bootdisk.ErrNoBootUUID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,25 +151,6 @@ func TestFindBank(t *testing.T) {
 				t.Errorf("bank = %s, want %s", got, tt.want)
 			}
 		})
-	}
-}
-
-func TestBankOfThirdBoot(t *testing.T) {
-	u := func(s string) gpt.GUID { return gpt.MustParseGUID(s) }
-	tab := &gpt.Table{Partitions: []gpt.Partition{
-		{Number: 1, Type: disklayout.TypeBoot, GUID: u(uuidA)},
-		{Number: 2, Type: disklayout.TypeRoot, GUID: u("00000000-0000-0000-0000-000000000009")},
-		{Number: 3, Type: disklayout.TypeBoot, GUID: u(uuidB)},
-		{Number: 4, Type: disklayout.TypeBoot, GUID: u("00000000-0000-0000-0000-000000000003")},
-	}}
-	if b, err := BankOf(tab, u(uuidB)); err != nil || b != bootstate.BankB {
-		t.Errorf("BankOf(B) = %v, %v; want B", b, err)
-	}
-	if _, err := BankOf(tab, u("00000000-0000-0000-0000-000000000003")); !errors.Is(err, ErrBankUnknown) {
-		t.Errorf("third BOOT partition: err = %v, want ErrBankUnknown", err)
-	}
-	if _, err := BankOf(tab, u("00000000-0000-0000-0000-000000000009")); !errors.Is(err, ErrBankUnknown) {
-		t.Errorf("ROOT partition: err = %v, want ErrBankUnknown", err)
 	}
 }
 
@@ -275,20 +231,6 @@ func FuzzParseOSRelease(f *testing.F) {
 			if !validKey(k) {
 				t.Fatalf("accepted key %q", k)
 			}
-		}
-	})
-}
-
-func FuzzBootPartUUID(f *testing.F) {
-	f.Add(verityCmdline(uuidA))
-	f.Add("PARTUUID=x/PARTNROFF=1")
-	f.Fuzz(func(t *testing.T, s string) {
-		g, err := BootPartUUID(s)
-		if err != nil {
-			return
-		}
-		if !strings.Contains(strings.ToLower(s), g.String()+"/partnroff=") {
-			t.Fatalf("GUID %s not in %q", g, s)
 		}
 	})
 }

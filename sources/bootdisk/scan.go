@@ -1,0 +1,86 @@
+package bootdisk
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/petrel-os/petrel/sources/gpt"
+)
+
+// Disk is one whole disk that Scan found.
+type Disk struct {
+	// Path is the device node: devDir joined with the sysfs name.
+	Path string
+	// Table is the disk's partition table; nil when Err is set.
+	Table *gpt.Table
+	// Err says why the GPT could not be read (no GPT, unreadable size,
+	// missing device node); it names Path.
+	Err error
+}
+
+// Scan lists the whole disks in sysBlockDir (a sysfs block class
+// directory such as /sys/class/block), in name order, and reads the GPT of
+// each through its device node in devDir. Partitions (entries with a
+// "partition" file) and virtual devices are left out. A disk whose GPT
+// cannot be read is returned with Err set; the error return is for a
+// sysBlockDir that cannot be listed or a cancelled ctx.
+func Scan(ctx context.Context, sysBlockDir, devDir string) ([]Disk, error) {
+	entries, err := os.ReadDir(sysBlockDir)
+	if err != nil {
+		return nil, fmt.Errorf("list block devices in %s: %w", sysBlockDir, err)
+	}
+	var disks []Disk
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name := e.Name()
+		if virtual(name) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(sysBlockDir, name, "partition")); err == nil {
+			continue // a partition, not a whole disk
+		}
+		d := Disk{Path: filepath.Join(devDir, name)}
+		d.Table, d.Err = readGPT(ctx, d.Path, filepath.Join(sysBlockDir, name, "size"))
+		disks = append(disks, d)
+	}
+	return disks, nil
+}
+
+// virtual reports block devices that never hold the OS disk.
+func virtual(name string) bool {
+	for _, p := range []string{"loop", "ram", "zram", "dm-", "md", "sr", "nbd"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// readGPT reads the GPT of the disk at path whose size in 512-byte sectors
+// is in sizeFile (sysfs).
+func readGPT(ctx context.Context, path, sizeFile string) (*gpt.Table, error) {
+	data, err := os.ReadFile(sizeFile)
+	if err != nil {
+		return nil, fmt.Errorf("read size of %s: %w", path, err)
+	}
+	sectors, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("parse size of %s in %s: %w", path, sizeFile, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open disk: %w", err)
+	}
+	defer f.Close()
+	t, err := gpt.Read(ctx, f, sectors*gpt.SectorSize)
+	if err != nil {
+		return nil, fmt.Errorf("read GPT of %s: %w", path, err)
+	}
+	return t, nil
+}
