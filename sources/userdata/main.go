@@ -11,18 +11,22 @@ import (
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/cli"
+	"github.com/petrel-os/petrel/sources/guestinfo"
 )
 
 // Default paths.
 const (
 	DefaultUserDataFile = "/var/lib/petrel/user-data.toml"
 	DefaultMarker       = "/var/lib/petrel/early-boot-config.ran"
+	// DefaultProviders are the providers that cost nothing where they do
+	// not apply; AWS variants add imds.
+	DefaultProviders = "file,config-drive,vmware"
 )
 
 // Main is the early-boot-config agent. --providers names the providers in
-// order (file, config-drive, imds, vmware; vmware needs a guestinfo
-// reader and is not available from the command line yet). Exit codes: 0
-// ok, 1 failure, 2 usage.
+// order (file, config-drive, imds, vmware; vmware has no user data off
+// VMware, so it is in the default list). Exit codes: 0 ok, 1 failure, 2
+// usage.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.Run(ctx, command(stderr), args, stdout, stderr)
 }
@@ -62,7 +66,7 @@ func command(stderr io.Writer) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.providers, "providers", "file,config-drive", "comma-separated providers, in order: file, config-drive, imds")
+	f.StringVar(&o.providers, "providers", DefaultProviders, "comma-separated providers, in order: file, config-drive, imds, vmware")
 	f.StringVar(&o.file, "user-data-file", DefaultUserDataFile, "local user data file")
 	f.StringVar(&o.marker, "marker", DefaultMarker, "file created once user data was applied")
 	f.StringVar(&o.imdsURL, "imds-url", DefaultIMDSURL, "EC2 instance metadata base URL")
@@ -84,9 +88,11 @@ func providers(o options) ([]Provider, error) {
 			ps = append(ps, ConfigDriveProvider{})
 		case "imds":
 			ps = append(ps, &IMDSProvider{BaseURL: o.imdsURL})
+		case "vmware":
+			ps = append(ps, VMwareProvider{Info: guestinfo.Reader{}})
 		case "":
 		default:
-			return nil, cli.Usagef("unknown provider %q in --providers (expected file, config-drive or imds)", name)
+			return nil, cli.Usagef("unknown provider %q in --providers (expected file, config-drive, imds or vmware)", name)
 		}
 	}
 	return ps, nil

@@ -3,20 +3,25 @@ package userdata
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/petrel-os/petrel/sources/guestinfo"
 )
 
-// GuestInfo reads VMware guestinfo keys (through the backdoor port or
-// vmtoolsd); ok is false when the key is not set.
+// GuestInfo reads VMware guestinfo keys; ok is false when the key is not
+// set, and errors name the key. guestinfo.Reader reads them through the
+// backdoor port and returns guestinfo.ErrNotVMware off VMware.
 type GuestInfo interface {
 	Get(ctx context.Context, key string) (value string, ok bool, err error)
 }
 
 // VMwareProvider reads guestinfo.userdata, decoded according to
-// guestinfo.userdata.encoding.
+// guestinfo.userdata.encoding. Off VMware (guestinfo.ErrNotVMware) it has
+// no user data.
 type VMwareProvider struct {
-	Info GuestInfo
+	Info GuestInfo // default guestinfo.Reader{}, the hypervisor's backdoor
 }
 
 // Name implements Provider.
@@ -24,16 +29,23 @@ func (p VMwareProvider) Name() string { return "VMware guestinfo" }
 
 // UserData implements Provider.
 func (p VMwareProvider) UserData(ctx context.Context) ([]byte, error) {
-	data, ok, err := p.Info.Get(ctx, "guestinfo.userdata")
+	info := p.Info
+	if info == nil {
+		info = guestinfo.Reader{}
+	}
+	data, ok, err := info.Get(ctx, "guestinfo.userdata")
+	if errors.Is(err, guestinfo.ErrNotVMware) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read guestinfo.userdata: %w", err)
+		return nil, err
 	}
 	if !ok || data == "" {
 		return nil, nil
 	}
-	enc, _, err := p.Info.Get(ctx, "guestinfo.userdata.encoding")
+	enc, _, err := info.Get(ctx, "guestinfo.userdata.encoding")
 	if err != nil {
-		return nil, fmt.Errorf("read guestinfo.userdata.encoding: %w", err)
+		return nil, err
 	}
 	return DecodeGuestInfo(data, enc)
 }
