@@ -161,6 +161,9 @@ func (s *Server) getModel(r *http.Request) (any, error) {
 }
 
 func (s *Server) getSettings(r *http.Request) (any, error) {
+	if r.URL.RawQuery == "" {
+		return s.allSettings(r)
+	}
 	q := r.URL.Query()
 	keys, hasKeys, err := keysParam(q)
 	if err != nil {
@@ -191,6 +194,26 @@ func (s *Server) getSettings(r *http.Request) (any, error) {
 		prefix = settingsSection + "."
 	}
 	return s.liveSection(r, withSection(prefix, settingsSection), 1)
+}
+
+// allSettings serves GET /settings without parameters, the most frequent
+// read, from the encoded body cached for the current live version; a
+// request after a change encodes it anew.
+func (s *Server) allSettings(r *http.Request) (any, error) {
+	version := s.cfg.Store.LiveVersion() // read before the state: see LiveVersion
+	if c := s.settingsCache.Load(); c != nil && c.version == version {
+		return c.body, nil
+	}
+	m, err := s.liveSection(r, settingsSection+".", 1)
+	if err != nil {
+		return nil, err
+	}
+	body, err := encodeJSON(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode settings: %w", err)
+	}
+	s.settingsCache.Store(&encodedBody{version: version, body: body})
+	return encodedJSON(body), nil
 }
 
 func (s *Server) patchSettings(r *http.Request) (any, error) {

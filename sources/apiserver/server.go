@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/petrel-os/petrel/sources/api"
@@ -56,7 +57,20 @@ type Server struct {
 	log  *slog.Logger
 	auth authorizer
 	mux  *http.ServeMux
+	// settingsCache holds the encoded answer to GET /settings for one
+	// live version of the datastore.
+	settingsCache atomic.Pointer[encodedBody]
 }
+
+// encodedBody is a response body encoded for one live version.
+type encodedBody struct {
+	version uint64
+	body    encodedJSON
+}
+
+// encodedJSON is a response body that is already JSON; handle writes it
+// as it is.
+type encodedJSON []byte
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
@@ -253,7 +267,10 @@ func (s *Server) handle(h func(r *http.Request) (any, error)) http.HandlerFunc {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		data, err := encodeJSON(body)
+		data, ok := body.(encodedJSON)
+		if !ok {
+			data, err = encodeJSON(body)
+		}
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, fmt.Sprintf("encode response: %v", err))
 			return

@@ -318,3 +318,42 @@ func TestConcurrentClients(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsCache: GET /settings is served from a cached body, which
+// every kind of live change replaces before the change is acknowledged.
+func TestSettingsCache(t *testing.T) {
+	h := startServer(t, nil, 0o660)
+	ctx := context.Background()
+	motd := datastore.MustKey(datastore.DataKey, "settings.motd")
+	steps := []struct {
+		name   string
+		change func() error
+		want   string
+	}{
+		{"empty", func() error { return nil }, `{}`},
+		{"live set", func() error { return h.store.Set(ctx, motd, []byte(`"a"`), datastore.Live()) }, `{"motd":"a"}`},
+		{"pending only", func() error { return h.store.Set(ctx, motd, []byte(`"b"`), datastore.Pending("t")) }, `{"motd":"a"}`},
+		{"commit", func() error { _, err := h.store.Commit(ctx, "t"); return err }, `{"motd":"b"}`},
+		{"PATCH and commit over HTTP", func() error {
+			if err := h.client.Set(ctx, "u", map[string]any{"motd": "c<&>"}); err != nil {
+				return err
+			}
+			_, err := h.client.Commit(ctx, "u")
+			return err
+		}, `{"motd":"c<&>"}`},
+		{"live delete", func() error { return h.store.Delete(ctx, motd, datastore.Live()) }, `{}`},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if err := st.change(); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // the second GET is answered from the cache
+				code, body, err := h.client.Raw(ctx, "GET", "/settings", nil)
+				if err != nil || code != 200 || string(body) != st.want {
+					t.Fatalf("GET /settings = %d %s, %v, want 200 %s", code, body, err, st.want)
+				}
+			}
+		})
+	}
+}
