@@ -71,7 +71,9 @@ func TestPendingReplay(t *testing.T) {
 	dir := s.Dir()
 	steps := []func() error{
 		// "kept": two writes and a delete, never committed.
-		func() error { return s.SetMany(ctx, []KeyValue{kv("settings.a", "1"), kv("settings.b.c", `"x"`)}, Pending("kept")) },
+		func() error {
+			return s.SetMany(ctx, []KeyValue{kv("settings.a", "1"), kv("settings.b.c", `"x"`)}, Pending("kept"))
+		},
 		func() error { return s.Set(ctx, MustKey(DataKey, "settings.d"), []byte("4"), Pending("kept")) },
 		func() error { return s.Delete(ctx, MustKey(DataKey, "settings.a"), Pending("kept")) },
 		// "redo": deleted, then written again under the same name.
