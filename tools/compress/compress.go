@@ -5,9 +5,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/petrel-os/petrel/sources/imagecodec"
+	"github.com/petrel-os/petrel/tools/outfile"
 )
 
 // OutputName returns the name of the compressed form of an image:
@@ -26,16 +26,11 @@ func CompressFile(ctx context.Context, srcPath, dstPath string, level imagecodec
 		return fmt.Errorf("open image: %w", err)
 	}
 	defer src.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dstPath), "."+filepath.Base(dstPath)+".*")
+	tmp, err := outfile.Create(dstPath)
 	if err != nil {
-		return fmt.Errorf("create temporary file for %q: %w", dstPath, err)
+		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Discard()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	if err := imagecodec.Compress(ctx, bw, bufio.NewReaderSize(src, 1<<20), level); err != nil {
 		return fmt.Errorf("compress %q: %w", srcPath, err)
@@ -43,17 +38,8 @@ func CompressFile(ctx context.Context, srcPath, dstPath string, level imagecodec
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write %q: %w", tmp.Name(), err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("chmod %q: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %q: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %q: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), dstPath); err != nil {
-		return fmt.Errorf("rename compressed image into place: %w", err)
+	if err := tmp.Commit(); err != nil {
+		return fmt.Errorf("write compressed image: %w", err)
 	}
 	return nil
 }

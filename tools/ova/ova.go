@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/petrel-os/petrel/tools/outfile"
 )
 
 var (
@@ -243,16 +245,11 @@ func Pack(ctx context.Context, out string, tmpl []byte, disks []Disk, opts Optio
 		fmt.Fprintf(&mf, "SHA256(%s)= %s\n", name, sums[name])
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
+	tmp, err := outfile.Create(out)
 	if err != nil {
-		return fmt.Errorf("create temporary file for %q: %w", out, err)
+		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Discard()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	tw := tar.NewWriter(bw)
 	mtime := opts.ModTime
@@ -276,17 +273,8 @@ func Pack(ctx context.Context, out string, tmpl []byte, disks []Disk, opts Optio
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write OVA: %w", err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("chmod %q: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %q: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %q: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("rename OVA into place: %w", err)
+	if err := tmp.Commit(); err != nil {
+		return fmt.Errorf("write OVA: %w", err)
 	}
 	return nil
 }

@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
+
+	"github.com/petrel-os/petrel/tools/outfile"
 )
 
 // ErrQemuImg marks a missing or failing qemu-img.
@@ -26,17 +27,12 @@ func Convert(ctx context.Context, rawPath, outPath string) (err error) {
 	if _, err := os.Stat(rawPath); err != nil {
 		return fmt.Errorf("stat raw image: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(outPath), "."+filepath.Base(outPath)+".*")
+	tmp, err := outfile.Create(outPath)
 	if err != nil {
-		return fmt.Errorf("create temporary file for %q: %w", outPath, err)
+		return err
 	}
+	defer tmp.Discard()
 	tmpName := tmp.Name()
-	tmp.Close()
-	defer func() {
-		if err != nil {
-			os.Remove(tmpName)
-		}
-	}()
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, "convert", "-q", "-f", "raw", "-O", "qcow2", "-o", "compat=1.1", rawPath, tmpName)
 	cmd.Stderr = &stderr
@@ -46,23 +42,8 @@ func Convert(ctx context.Context, rawPath, outPath string) (err error) {
 		}
 		return fmt.Errorf("%w: convert %q to qcow2: %w: %s", ErrQemuImg, rawPath, err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	f, err := os.OpenFile(tmpName, os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("open converted qcow2: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("chmod %q: %w", tmpName, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %q: %w", tmpName, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %q: %w", tmpName, err)
-	}
-	if err := os.Rename(tmpName, outPath); err != nil {
-		return fmt.Errorf("rename qcow2 into place: %w", err)
+	if err := tmp.Commit(); err != nil {
+		return fmt.Errorf("write qcow2: %w", err)
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/klauspost/compress/zlib"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/petrel-os/petrel/tools/outfile"
 )
 
 // ErrInvalidInput marks a bad argument: an unaligned size, a bad option.
@@ -97,30 +99,16 @@ func ConvertFile(ctx context.Context, rawPath, outPath string, opts Options) (er
 	if opts.ExtentName == "" {
 		opts.ExtentName = filepath.Base(outPath)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(outPath), "."+filepath.Base(outPath)+".*")
+	tmp, err := outfile.Create(outPath)
 	if err != nil {
-		return fmt.Errorf("create temporary file for %q: %w", outPath, err)
+		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Discard()
 	if err := Convert(ctx, in, st.Size(), tmp, opts); err != nil {
 		return fmt.Errorf("convert %q to VMDK: %w", rawPath, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("chmod %q: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %q: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %q: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), outPath); err != nil {
-		return fmt.Errorf("rename VMDK into place: %w", err)
+	if err := tmp.Commit(); err != nil {
+		return fmt.Errorf("write VMDK: %w", err)
 	}
 	return nil
 }
