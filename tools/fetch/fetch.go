@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/petrel-os/petrel/tools/outfile"
 	"github.com/petrel-os/petrel/tools/project"
 )
 
@@ -210,15 +211,14 @@ func (fe *Fetcher) place(r io.Reader, name, want, source string) (string, error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create cache directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".fetch-*")
+	tmp, err := outfile.Create(final)
 	if err != nil {
-		return "", fmt.Errorf("create temporary file in cache: %w", err)
+		return "", fmt.Errorf("place %q in cache: %w", name, err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			tmp.Discard()
 			os.Remove(dir) // only if empty: leave no trace of a bad file
 			os.Remove(filepath.Dir(dir))
 		}
@@ -230,16 +230,7 @@ func (fe *Fetcher) place(r io.Reader, name, want, source string) (string, error)
 	if got := sum(h); got != want {
 		return "", &DigestMismatchError{Name: name, Source: source, Expected: want, Actual: got}
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return "", fmt.Errorf("set mode of %q: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("sync %q: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("close %q: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return "", fmt.Errorf("place %q in cache: %w", name, err)
 	}
 	ok = true

@@ -17,10 +17,19 @@ type File struct {
 	done bool // committed or discarded
 }
 
+// maxPrefix bounds the part of the temporary file's name taken from the
+// destination, so that a destination name near the 255-byte limit still
+// gets a temporary file.
+const maxPrefix = 200
+
 // Create creates the temporary file ".<base of dest>.<random>" in the
-// directory of dest, which must exist.
+// directory of dest, which must exist. A long base is cut short.
 func Create(dest string) (*File, error) {
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".*")
+	base := filepath.Base(dest)
+	if len(base) > maxPrefix {
+		base = base[:maxPrefix]
+	}
+	f, err := os.CreateTemp(filepath.Dir(dest), "."+base+".*")
 	if err != nil {
 		return nil, fmt.Errorf("create temporary file for %q: %w", dest, err)
 	}

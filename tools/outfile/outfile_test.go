@@ -144,6 +144,10 @@ func TestWriteFile(t *testing.T) {
 	if names := entries(t, dir); len(names) != 1 {
 		t.Errorf("directory holds %q, want only state.json", names)
 	}
+	long := filepath.Join(dir, strings.Repeat("n", 255))
+	if err := WriteFile(long, []byte("x")); err != nil {
+		t.Errorf("WriteFile to a 255-byte name: %v", err)
+	}
 	if err := WriteFile(filepath.Join(dir, "none", "x"), nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("WriteFile into a missing directory: %v, want ErrNotExist", err)
 	}
