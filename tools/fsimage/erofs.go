@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
+
+	"github.com/petrel-os/petrel/tools/outfile"
 )
 
 // EROFSOptions controls an EROFS image.
@@ -48,17 +49,12 @@ func EROFS(ctx context.Context, srcDir, out string, opts EROFSOptions) (err erro
 	if opts.Target == "" {
 		opts.Target = out
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".erofs-*")
+	tmp, err := outfile.Create(out)
 	if err != nil {
 		return fmt.Errorf("build EROFS image %q: %w", out, err)
 	}
+	defer tmp.Discard()
 	tmpName := tmp.Name()
-	tmp.Close()
-	defer func() {
-		if err != nil {
-			os.Remove(tmpName)
-		}
-	}()
 	args := []string{"--quiet", "--all-root", "-T", strconv.FormatInt(opts.Epoch, 10), "-U", opts.UUID}
 	if opts.FileContexts != "" {
 		args = append(args, "--file-contexts="+opts.FileContexts)
@@ -81,10 +77,7 @@ func EROFS(ctx context.Context, srcDir, out string, opts EROFSOptions) (err erro
 	if opts.MaxBytes > 0 && st.Size() > opts.MaxBytes {
 		return &TooSmallError{What: opts.What, Target: opts.Target, NeedBytes: st.Size(), HaveBytes: opts.MaxBytes}
 	}
-	if err := syncFile(tmpName); err != nil {
-		return fmt.Errorf("build EROFS image %q: %w", out, err)
-	}
-	if err := os.Rename(tmpName, out); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return fmt.Errorf("build EROFS image %q: %w", out, err)
 	}
 	return nil

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/petrel-os/petrel/tools/outfile"
 )
 
 // Ext4Options controls an ext4 image.
@@ -117,6 +119,7 @@ func buildExt4(ctx context.Context, srcDir, out string, sizeBytes int64, opts Ex
 		}
 	}
 	target := out
+	var tmp *outfile.File // the new file, unless InPlace
 	if opts.InPlace {
 		st, err := os.Stat(out)
 		if err != nil {
@@ -126,18 +129,12 @@ func buildExt4(ctx context.Context, srcDir, out string, sizeBytes int64, opts Ex
 			return fmt.Errorf("build ext4 image in %q: file is %d bytes, filesystem needs %d..%d", out, st.Size(), opts.Offset, opts.Offset+sizeBytes)
 		}
 	} else {
-		tmp, err := os.CreateTemp(filepath.Dir(out), ".ext4-*")
-		if err != nil {
+		if tmp, err = outfile.Create(out); err != nil {
 			return fmt.Errorf("build ext4 image %q: %w", out, err)
 		}
+		defer tmp.Discard()
 		target = tmp.Name()
-		defer func() {
-			if err != nil {
-				os.Remove(target)
-			}
-		}()
-		err = errors.Join(tmp.Truncate(sizeBytes), tmp.Close())
-		if err != nil {
+		if err := tmp.Truncate(sizeBytes); err != nil {
 			return fmt.Errorf("build ext4 image %q: %w", out, err)
 		}
 	}
@@ -167,13 +164,14 @@ func buildExt4(ctx context.Context, srcDir, out string, sizeBytes int64, opts Ex
 			return fmt.Errorf("build ext4 image %q: shrink: %w", out, err)
 		}
 	}
-	if err := syncFile(target); err != nil {
-		return fmt.Errorf("build ext4 image %q: %w", out, err)
-	}
-	if !opts.InPlace {
-		if err := os.Rename(target, out); err != nil {
+	if tmp != nil {
+		if err := tmp.Commit(); err != nil {
 			return fmt.Errorf("build ext4 image %q: %w", out, err)
 		}
+		return nil
+	}
+	if err := syncFile(target); err != nil {
+		return fmt.Errorf("build ext4 image %q: %w", out, err)
 	}
 	return nil
 }
