@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/petrel-os/petrel/tools/buildctl"
+	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
 
 // buildFixture is the builder's fixture project: base, lib and app (app
@@ -32,26 +33,7 @@ func newBuildProject(t *testing.T, edits map[string]string) string {
 			t.Fatalf("%s not found: install the Debian package %s", cmd, pkg)
 		}
 	}
-	root := t.TempDir()
-	if err := os.CopyFS(root, os.DirFS(buildFixture)); err != nil {
-		t.Fatal(err)
-	}
-	for p, content := range edits {
-		full := filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "fixture"}} {
-		cmd := exec.Command("git", append([]string{"-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"}, args...)...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GIT_COMMITTER_DATE=2024-01-02T03:04:05Z", "GIT_AUTHOR_DATE=2024-01-02T03:04:05Z")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	return root
+	return projecttest.Repo(t, buildFixture, edits)
 }
 
 func buildctlRun(t *testing.T, root string, args ...string) (code int, stdout, stderr string) {

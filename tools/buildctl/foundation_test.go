@@ -3,47 +3,16 @@ package buildctl_test
 import (
 	"bytes"
 	"context"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/petrel-os/petrel/tools/buildctl"
+	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
 
 // fixtureRoot is the fixture project shared with tools/project's tests.
 var fixtureRoot = filepath.Join("..", "project", "testdata", "good")
-
-// copyFixture copies the fixture project and applies overlay (path →
-// content) to the copy.
-func copyFixture(t *testing.T, overlay map[string]string) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(fixtureRoot, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(fixtureRoot, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy fixture: %v", err)
-	}
-	for rel, content := range overlay {
-		if err := os.WriteFile(filepath.Join(dst, rel), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
 
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -54,9 +23,9 @@ func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestFoundationCommands(t *testing.T) {
 	t.Parallel()
-	broken := copyFixture(t, map[string]string{"packages/os/os.spec": "Name: %{_cross_os}os\nVersion: 1\nRelease: 1\nLicense: MIT\nRequires: %{_cross_os}ghost\n"})
-	cycle := copyFixture(t, map[string]string{"packages/glibc/glibc.spec": "Name: %{_cross_os}glibc\nVersion: 1\nRelease: 1\nLicense: MIT\nSource0: libc6_2.36-9+deb12u9_amd64.deb\nBuildRequires: %{_cross_os}os\n%package devel\n"})
-	missingTool := copyFixture(t, map[string]string{"Twoliter.toml": `schema-version = 1
+	broken := projecttest.Copy(t, fixtureRoot, map[string]string{"packages/os/os.spec": "Name: %{_cross_os}os\nVersion: 1\nRelease: 1\nLicense: MIT\nRequires: %{_cross_os}ghost\n"})
+	cycle := projecttest.Copy(t, fixtureRoot, map[string]string{"packages/glibc/glibc.spec": "Name: %{_cross_os}glibc\nVersion: 1\nRelease: 1\nLicense: MIT\nSource0: libc6_2.36-9+deb12u9_amd64.deb\nBuildRequires: %{_cross_os}os\n%package devel\n"})
+	missingTool := projecttest.Copy(t, fixtureRoot, map[string]string{"Twoliter.toml": `schema-version = 1
 release-version = "0.1.0"
 [os]
 name = "petrel"
@@ -74,7 +43,7 @@ package = "ovmf"
 [[kit]]
 name = "core-kit"
 `})
-	badTwoliter := copyFixture(t, map[string]string{"Twoliter.toml": "schema-version = 7\n"})
+	badTwoliter := projecttest.Copy(t, fixtureRoot, map[string]string{"Twoliter.toml": "schema-version = 7\n"})
 	C := fixtureRoot
 	for _, tt := range []struct {
 		name       string

@@ -18,6 +18,7 @@ import (
 
 	"github.com/petrel-os/petrel/tools/graph"
 	"github.com/petrel-os/petrel/tools/project"
+	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
 
 var _ Graph = (*graph.Graph)(nil)
@@ -37,15 +38,7 @@ func requireTools(t *testing.T) {
 func fixture(t *testing.T, edits map[string]string) string {
 	t.Helper()
 	requireTools(t)
-	root := t.TempDir()
-	if err := os.CopyFS(root, os.DirFS("testdata/fixture")); err != nil {
-		t.Fatal(err)
-	}
-	writeFiles(t, root, edits)
-	gitRun(t, root, "init", "-q")
-	gitRun(t, root, "add", "-A")
-	gitRun(t, root, "commit", "-q", "-m", "fixture")
-	return root
+	return projecttest.Repo(t, filepath.Join("testdata", "fixture"), edits)
 }
 
 func writeFiles(t *testing.T, root string, files map[string]string) {
@@ -62,16 +55,6 @@ func writeFiles(t *testing.T, root string, files map[string]string) {
 		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func gitRun(t *testing.T, dir string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("git", append([]string{"-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_COMMITTER_DATE=2024-01-02T03:04:05Z", "GIT_AUTHOR_DATE=2024-01-02T03:04:05Z")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 

@@ -3,56 +3,14 @@ package project_test
 import (
 	"context"
 	"errors"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/petrel-os/petrel/tools/project"
+	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
-
-// fixture copies testdata/good to a temporary directory, applies overlay
-// (path → content; "" deletes the path) and returns the copy's root.
-func fixture(t *testing.T, overlay map[string]string) string {
-	t.Helper()
-	dst := t.TempDir()
-	src := filepath.Join("testdata", "good")
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy fixture: %v", err)
-	}
-	for rel, content := range overlay {
-		p := filepath.Join(dst, filepath.FromSlash(rel))
-		if content == "" {
-			if err := os.RemoveAll(p); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
 
 func TestLoadGood(t *testing.T) {
 	t.Parallel()
@@ -224,7 +182,7 @@ warp-drive = true
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			root := fixture(t, tt.overlay)
+			root := projecttest.Copy(t, filepath.Join("testdata", "good"), tt.overlay)
 			p, err := project.Load(context.Background(), root)
 			if err == nil {
 				t.Fatalf("Load = %v, nil error; want %q", p, tt.want)
