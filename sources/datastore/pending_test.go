@@ -86,6 +86,9 @@ func TestPendingReplay(t *testing.T) {
 		},
 		func() error { _, err := s.Commit(ctx, "gone"); return err },
 	}
+	if err := s.SetMany(ctx, nil, Pending("empty")); err != nil {
+		t.Fatalf("SetMany of nothing: %v", err)
+	}
 	for i, step := range steps {
 		if err := step(); err != nil {
 			t.Fatalf("step %d: %v", i, err)

@@ -46,6 +46,9 @@ func (s *Store) SetMany(ctx context.Context, kvs []KeyValue, c Committed) error 
 	if err := s.checkWrite(ctx, c); err != nil {
 		return err
 	}
+	if len(canon) == 0 {
+		return nil // a record needs at least one operation
+	}
 	rec := walRecord{tx: c.tx, ops: make([]walOp, len(canon))}
 	for i, kv := range canon {
 		rec.ops[i] = walOp{kind: opSetPending, data: kv.Key, value: kv.Value}
