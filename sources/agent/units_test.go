@@ -1,23 +1,13 @@
-package cli_test
+package agent
 
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/petrel-os/petrel/sources/apiclient"
-	"github.com/petrel-os/petrel/sources/apiserver"
-	"github.com/petrel-os/petrel/sources/generator"
-	"github.com/petrel-os/petrel/sources/partflip"
-	"github.com/petrel-os/petrel/sources/ready"
-	"github.com/petrel-os/petrel/sources/render"
-	"github.com/petrel-os/petrel/sources/settings"
-	"github.com/petrel-os/petrel/sources/userdata"
 )
 
 // TestShippedCommandLines finds every command line that the unit files
@@ -26,17 +16,7 @@ import (
 // exit 0 and show the help of the subcommand the line names.
 func TestShippedCommandLines(t *testing.T) {
 	t.Parallel()
-	mains := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
-		"apiclient":          apiclient.Main,
-		"apiserver":          apiserver.Main,
-		"early-boot-config":  userdata.Main,
-		"partflip":           partflip.Main,
-		"petrel-ready":       ready.Main,
-		"settings-applier":   render.Main,
-		"settings-committer": settings.CommitterMain,
-		"storewolf":          settings.StorewolfMain,
-		"sundog":             generator.Main,
-	}
+	mains := Agents()
 	var files []string
 	for _, pattern := range []string{"../../packages/*/*.service", "../settings/defaults/*.toml"} {
 		m, err := filepath.Glob(pattern)
