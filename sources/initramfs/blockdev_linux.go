@@ -44,7 +44,7 @@ var majorMinorRE = regexp.MustCompile(`^[0-9]+:[0-9]+$`)
 // isDeviceSpec reports whether a device-mapper table argument names a
 // block device that /init should resolve and wait for.
 func isDeviceSpec(s string) bool {
-	return strings.HasPrefix(s, "/dev/") || strings.HasPrefix(s, "PARTUUID=") || majorMinorRE.MatchString(s)
+	return strings.HasPrefix(s, "/dev/") || strings.HasPrefix(s, "PARTUUID=") || strings.HasPrefix(s, "PARTLABEL=") || majorMinorRE.MatchString(s)
 }
 
 // wait resolves spec, retrying every interval until it resolves, a
@@ -73,6 +73,8 @@ func (b blockDevs) resolve(spec string) (node, error) {
 	switch {
 	case strings.HasPrefix(spec, "PARTUUID="):
 		return b.resolvePartUUID(spec)
+	case strings.HasPrefix(spec, "PARTLABEL="):
+		return b.resolvePartLabel(spec)
 	case strings.HasPrefix(spec, "/dev/"):
 		p := filepath.Join(b.dev, strings.TrimPrefix(spec, "/dev/"))
 		var st unix.Stat_t
@@ -97,7 +99,7 @@ func (b blockDevs) resolve(spec string) (node, error) {
 		}
 		return node{Path: "/dev/" + name, Major: ma, Minor: mi}, nil
 	default:
-		return node{}, fmt.Errorf("%w: %q (expected PARTUUID=<guid>[/PARTNROFF=<n>], /dev/<name> or <major>:<minor>)", ErrUnsupportedSpec, spec)
+		return node{}, fmt.Errorf("%w: %q (expected PARTUUID=<guid>[/PARTNROFF=<n>], PARTLABEL=<name>, /dev/<name> or <major>:<minor>)", ErrUnsupportedSpec, spec)
 	}
 }
 
@@ -173,11 +175,31 @@ func (b blockDevs) resolvePartUUID(spec string) (node, error) {
 	if len(guid) != 36 {
 		return node{}, fmt.Errorf("%w: %q: expected a 36-character GPT partition GUID", ErrUnsupportedSpec, spec)
 	}
+	return b.findPartition(spec, func(p gptPartition) bool { return sameGUID(p.UniqueID, guid) }, offset, false)
+}
+
+// resolvePartLabel handles PARTLABEL=<name>: the partition whose GPT name
+// is name. A name on more than one disk is an error: which one is meant
+// cannot be told.
+func (b blockDevs) resolvePartLabel(spec string) (node, error) {
+	name := strings.TrimPrefix(spec, "PARTLABEL=")
+	if name == "" {
+		return node{}, fmt.Errorf("%w: %q: expected a partition name after PARTLABEL=", ErrUnsupportedSpec, spec)
+	}
+	return b.findPartition(spec, func(p gptPartition) bool { return p.Name == name }, 0, true)
+}
+
+// findPartition reads the GPT of every whole disk and returns the
+// partition offset slots after the first entry that match accepts. With
+// unique, a match on a second disk is an error.
+func (b blockDevs) findPartition(spec string, match func(gptPartition) bool, offset int, unique bool) (node, error) {
 	devs, err := b.list()
 	if err != nil {
 		return node{}, err
 	}
 	var problems []error
+	var found *node
+	var foundOn string
 	for _, d := range devs {
 		if d.partition != 0 || strings.HasPrefix(d.name, "dm-") || strings.HasPrefix(d.name, "loop") || strings.HasPrefix(d.name, "ram") {
 			continue
@@ -190,23 +212,37 @@ func (b blockDevs) resolvePartUUID(spec string) (node, error) {
 			continue
 		}
 		for _, p := range parts {
-			if !sameGUID(p.UniqueID, guid) {
+			if !match(p) {
 				continue
 			}
+			if found != nil {
+				return node{}, fmt.Errorf("resolve %q: partitions on both %s and %s match", spec, foundOn, d.name)
+			}
 			want := p.Number + offset
+			var n *node
 			for _, c := range devs {
 				if c.parent == d.name && c.partition == want {
 					ma, mi, err := parseMajMin(c.dev)
 					if err != nil {
 						return node{}, fmt.Errorf("resolve %q: %s: %w", spec, c.name, err)
 					}
-					return node{Path: "/dev/" + c.name, Major: ma, Minor: mi}, nil
+					n = &node{Path: "/dev/" + c.name, Major: ma, Minor: mi}
 				}
 			}
-			return node{}, fmt.Errorf("resolve %q: partition %d of %s: %w", spec, want, d.name, errNotYet)
+			if n == nil {
+				return node{}, fmt.Errorf("resolve %q: partition %d of %s: %w", spec, want, d.name, errNotYet)
+			}
+			if !unique {
+				return *n, nil
+			}
+			found, foundOn = n, d.name
+			break
 		}
 	}
-	return node{}, fmt.Errorf("resolve %q: no disk has a GPT partition with that GUID: %w", spec, errors.Join(append(problems, errNotYet)...))
+	if found != nil {
+		return *found, nil
+	}
+	return node{}, fmt.Errorf("resolve %q: no disk has a GPT partition that matches: %w", spec, errors.Join(append(problems, errNotYet)...))
 }
 
 func (b blockDevs) readDiskGPT(disk string) ([]gptPartition, error) {

@@ -65,6 +65,8 @@ func TestResolve(t *testing.T) {
 		{"PARTUUID=0B8BA6FD-0D4E-4FC2-9A37-BD9AE1F12F3C/PARTNROFF=2", node{Path: "/dev/vda3", Major: 252, Minor: 3}},
 		{"PARTUUID=" + testRootGUID, node{Path: "/dev/vda2", Major: 252, Minor: 2}},
 		{"252:3", node{Path: "/dev/vda3", Major: 252, Minor: 3}},
+		{"PARTLABEL=PETREL-HASH-A", node{Path: "/dev/vda3", Major: 252, Minor: 3}},
+		{"PARTLABEL=PETREL-BOOT-A", node{Path: "/dev/vda1", Major: 252, Minor: 1}},
 	} {
 		t.Run(tt.spec, func(t *testing.T) {
 			got, err := b.resolve(tt.spec)
@@ -85,6 +87,9 @@ func TestResolve(t *testing.T) {
 		{"PARTUUID=" + testBootGUID + "/PARTNROFF=x", ErrUnsupportedSpec},
 		{"PARTUUID=short", ErrUnsupportedSpec},
 		{"LABEL=root", ErrUnsupportedSpec},
+		{"PARTLABEL=", ErrUnsupportedSpec},
+		{"PARTLABEL=PETREL-ROOT-A", errNotYet}, // partition 2 has no name
+		{"PARTLABEL=petrel-boot-a", errNotYet}, // names are case-sensitive
 		{"/dev/nope", errNotYet},
 		{"252:9", errNotYet},
 	} {

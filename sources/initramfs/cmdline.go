@@ -3,6 +3,7 @@ package initramfs
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 )
 
@@ -17,6 +18,44 @@ type Cmdline struct {
 	RootFlags  string   // rootflags=, passed to mount(2) as data
 	Init       string   // init=, the program to execute in the new root
 	InitArgs   []string // arguments after "--", passed to init
+	// Mounts are the petrel.mount= parameters, in order: file systems that
+	// /init mounts below the new root before it switches to it.
+	Mounts []Mount
+}
+
+// Mount is one petrel.mount=SOURCE:TARGET:FSTYPE[:OPTIONS] parameter.
+// SOURCE is a device spec (PARTUUID=, PARTLABEL=, /dev/...) or, for FSTYPE
+// "bind", a directory of the new root, which /init creates; TARGET is an
+// absolute path in the new root, created if missing; OPTIONS are mount
+// options (nodev, nosuid, noexec, noatime, ro; others go to the file
+// system as data).
+type Mount struct {
+	Source, Target, FSType, Options string
+}
+
+// parseMount parses the value of one petrel.mount= parameter.
+func parseMount(v string) (Mount, error) {
+	f := strings.Split(v, ":")
+	if len(f) < 3 || len(f) > 4 {
+		return Mount{}, fmt.Errorf("%w: petrel.mount=%q: expected SOURCE:TARGET:FSTYPE[:OPTIONS]", ErrCmdline, v)
+	}
+	m := Mount{Source: f[0], Target: f[1], FSType: f[2]}
+	if len(f) == 4 {
+		m.Options = f[3]
+	}
+	switch {
+	case m.Source == "":
+		return Mount{}, fmt.Errorf("%w: petrel.mount=%q: empty SOURCE", ErrCmdline, v)
+	case !strings.HasPrefix(m.Target, "/") || path.Clean(m.Target) != m.Target || m.Target == "/":
+		return Mount{}, fmt.Errorf("%w: petrel.mount=%q: TARGET must be a clean absolute path other than /", ErrCmdline, v)
+	case m.FSType == "":
+		return Mount{}, fmt.Errorf("%w: petrel.mount=%q: empty FSTYPE", ErrCmdline, v)
+	case m.FSType == "bind" && (!strings.HasPrefix(m.Source, "/") || path.Clean(m.Source) != m.Source || m.Source == "/"):
+		return Mount{}, fmt.Errorf("%w: petrel.mount=%q: a bind SOURCE must be a clean absolute path other than /", ErrCmdline, v)
+	case m.FSType == "bind" && m.Options != "":
+		return Mount{}, fmt.Errorf("%w: petrel.mount=%q: a bind mount takes no OPTIONS", ErrCmdline, v)
+	}
+	return m, nil
 }
 
 // ParseCmdline parses the contents of /proc/cmdline. Words are separated by
@@ -47,6 +86,12 @@ func ParseCmdline(s string) (Cmdline, error) {
 			c.RootFlags = val
 		case "init":
 			c.Init = val
+		case "petrel.mount":
+			m, err := parseMount(val)
+			if err != nil {
+				return Cmdline{}, err
+			}
+			c.Mounts = append(c.Mounts, m)
 		}
 	}
 	if c.Init != "" && !strings.HasPrefix(c.Init, "/") {

@@ -30,6 +30,15 @@ func TestParseCmdline(t *testing.T) {
 			want: Cmdline{Root: "/dev/vda4", InitArgs: []string{}},
 		},
 		{name: "empty", in: "", want: Cmdline{}},
+		{
+			name: "mounts in order",
+			in:   "petrel.mount=PARTUUID=5b94e8df-28b8-485c-9d19-362263b5944c:/local:ext4:nodev,nosuid petrel.mount=/local/var:/var:bind petrel.mount=PARTLABEL=PETREL-PRIVATE:/var/lib/petrel:ext4:",
+			want: Cmdline{Mounts: []Mount{
+				{Source: "PARTUUID=5b94e8df-28b8-485c-9d19-362263b5944c", Target: "/local", FSType: "ext4", Options: "nodev,nosuid"},
+				{Source: "/local/var", Target: "/var", FSType: "bind"},
+				{Source: "PARTLABEL=PETREL-PRIVATE", Target: "/var/lib/petrel", FSType: "ext4"},
+			}},
+		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseCmdline(tt.in)
@@ -41,7 +50,11 @@ func TestParseCmdline(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{`dm-mod.create="root`, "init=sbin/init", "a\x00b"} {
+	for _, bad := range []string{`dm-mod.create="root`, "init=sbin/init", "a\x00b",
+		"petrel.mount=/dev/vda1:/local", "petrel.mount=/dev/vda1:/local:ext4:a:b", "petrel.mount=:/local:ext4",
+		"petrel.mount=/dev/vda1:local:ext4", "petrel.mount=/dev/vda1:/:ext4", "petrel.mount=/dev/vda1:/a/../b:ext4",
+		"petrel.mount=/dev/vda1:/local:", "petrel.mount=local/var:/var:bind", "petrel.mount=/local/var:/var:bind:ro",
+	} {
 		if _, err := ParseCmdline(bad); !errors.Is(err, ErrCmdline) {
 			t.Errorf("ParseCmdline(%q) error = %v, want ErrCmdline", bad, err)
 		}
@@ -51,6 +64,7 @@ func TestParseCmdline(t *testing.T) {
 func FuzzParseCmdline(f *testing.F) {
 	f.Add(`console=ttyS0 "dm-mod.create=root,,,ro,0 8 zero" root=/dev/dm-0 -- a b`)
 	f.Add(`a="b c" -- "d e"`)
+	f.Add(`petrel.mount=PARTLABEL=X:/local:ext4:nodev petrel.mount=/local/var:/var:bind`)
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseCmdline(s)
 		if err != nil {
@@ -58,6 +72,11 @@ func FuzzParseCmdline(f *testing.F) {
 				t.Fatalf("ParseCmdline(%q) error %v does not wrap ErrCmdline", s, err)
 			}
 			return
+		}
+		for _, m := range c.Mounts {
+			if !strings.HasPrefix(m.Target, "/") || m.FSType == "" || m.Source == "" {
+				t.Fatalf("ParseCmdline(%q) accepted mount %+v", s, m)
+			}
 		}
 		for _, v := range append([]string{c.DMCreate, c.Root, c.Init}, c.InitArgs...) {
 			if strings.ContainsRune(v, '"') {

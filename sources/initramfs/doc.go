@@ -2,8 +2,9 @@
 // PID 1 before the real root exists: it mounts devtmpfs, proc and sysfs,
 // loads the kernel modules listed in /etc/modules.order, creates the
 // device-mapper devices described by dm-mod.create= on the kernel command
-// line (the dm-verity root), mounts the root read-only, switches to it and
-// executes the real init. Any failure is printed to the console and the
+// line (the dm-verity root), mounts the root read-only, mounts a tmpfs /etc
+// filled from the factory copy and the petrel.mount= file systems (DATA,
+// PRIVATE), switches to it and executes the real init. Any failure is printed to the console and the
 // machine reboots, so that a bad boot slot counts as a failed boot.
 //
 // Pure parts (kernel command line parsing, GPT reading, device spec

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"strings"
+	"unicode/utf16"
 )
 
 // ErrNoGPT is wrapped when a disk carries no valid GUID partition table.
@@ -18,6 +19,7 @@ type gptPartition struct {
 	Number   int    // 1-based slot number, which is the kernel's partition number
 	UniqueID string // lower-case GUID, the kernel's PARTUUID
 	TypeID   string // lower-case GUID
+	Name     string // partition name (GPT label), the kernel's PARTLABEL
 	FirstLBA uint64
 	LastLBA  uint64
 }
@@ -108,11 +110,25 @@ func parseGPT(hdr []byte, lba uint64, read func(off int64, n int) ([]byte, error
 			Number:   i + 1,
 			TypeID:   guidString(e[0:16]),
 			UniqueID: guidString(e[16:32]),
+			Name:     partName(e[56:128]),
 			FirstLBA: le.Uint64(e[32:]),
 			LastLBA:  le.Uint64(e[40:]),
 		})
 	}
 	return parts, nil
+}
+
+// partName decodes a GPT partition name: UTF-16LE, up to the first NUL.
+func partName(b []byte) string {
+	u := make([]uint16, 0, len(b)/2)
+	for i := 0; i+1 < len(b); i += 2 {
+		c := binary.LittleEndian.Uint16(b[i:])
+		if c == 0 {
+			break
+		}
+		u = append(u, c)
+	}
+	return string(utf16.Decode(u))
 }
 
 // guidString formats a mixed-endian on-disk GUID.

@@ -28,7 +28,8 @@ func makeGPTDisk(t testing.TB) string {
 	out, err := exec.Command("sgdisk", "-o",
 		"-n", "1:2048:4095", "-t", "1:8300", "-u", "1:"+testBootGUID,
 		"-n", "2:4096:6143", "-t", "2:8304", "-u", "2:"+testRootGUID,
-		"-n", "3:6144:7167", "-t", "3:8300", "-u", "3:"+testHashGUID, p).CombinedOutput()
+		"-n", "3:6144:7167", "-t", "3:8300", "-u", "3:"+testHashGUID,
+		"-c", "1:PETREL-BOOT-A", "-c", "3:PETREL-HASH-A", p).CombinedOutput()
 	if err != nil {
 		t.Fatalf("sgdisk: %v\n%s", err, out)
 	}
@@ -48,9 +49,9 @@ func TestReadGPT(t *testing.T) {
 			t.Fatalf("readGPT: %v", err)
 		}
 		want := []gptPartition{
-			{Number: 1, UniqueID: testBootGUID, TypeID: "0fc63daf-8483-4772-8e79-3d69d8477de4", FirstLBA: 2048, LastLBA: 4095},
+			{Number: 1, UniqueID: testBootGUID, TypeID: "0fc63daf-8483-4772-8e79-3d69d8477de4", Name: "PETREL-BOOT-A", FirstLBA: 2048, LastLBA: 4095},
 			{Number: 2, UniqueID: "1c4e8f0a-6a55-4b7f-8d9e-1d2c3b4a5f60", TypeID: "4f68bce3-e8cd-4db1-96e7-fbcaf984b709", FirstLBA: 4096, LastLBA: 6143},
-			{Number: 3, UniqueID: testHashGUID, TypeID: "0fc63daf-8483-4772-8e79-3d69d8477de4", FirstLBA: 6144, LastLBA: 7167},
+			{Number: 3, UniqueID: testHashGUID, TypeID: "0fc63daf-8483-4772-8e79-3d69d8477de4", Name: "PETREL-HASH-A", FirstLBA: 6144, LastLBA: 7167},
 		}
 		if len(parts) != len(want) {
 			t.Fatalf("readGPT = %+v, want %+v", parts, want)

@@ -100,6 +100,9 @@ func run(ctx context.Context, con console) error {
 	if err := setupEtc(con, NewRoot); err != nil {
 		return err
 	}
+	if err := mountAll(ctx, con, bd, NewRoot, cl.Mounts); err != nil {
+		return err
+	}
 	initPath, err := pickInit(cl.Init)
 	if err != nil {
 		return err

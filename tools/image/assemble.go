@@ -16,6 +16,7 @@ import (
 	"github.com/petrel-os/petrel/sources/disklayout"
 	"github.com/petrel-os/petrel/sources/gpt"
 	"github.com/petrel-os/petrel/tools/project"
+	"github.com/petrel-os/petrel/tools/sysusers"
 )
 
 // ErrNoKernel is returned when the variant's closure installs no kernel.
@@ -179,6 +180,13 @@ func (a *assembly) installRoot(ctx context.Context) error {
 	if err := installRPMs(ctx, a.root, a.in.RPMs); err != nil {
 		return err
 	}
+	// The users and groups of sysusers.d go into the factory /etc here,
+	// once, instead of by systemd-sysusers on every boot.
+	users, err := sysusers.Apply(ctx, a.root)
+	if err != nil {
+		return fmt.Errorf("%w: create system users and groups: %w", project.ErrInvalidInput, err)
+	}
+	a.in.Logger.Debug("system users and groups", "users", users.Users, "groups", users.Groups, "members", users.Members)
 	m := a.in.Project.Manifest
 	inv, err := readInventory(ctx, a.root, m.OS.Name+"-", m.OS.Vendor)
 	if err != nil {

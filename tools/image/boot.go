@@ -23,7 +23,23 @@ const InitPath = "usr/libexec/petrel/petrel-init"
 const SystemdPath = "/usr/lib/systemd/systemd"
 
 // initParams follow "--" on the kernel command line and go to systemd.
-var initParams = []string{"systemd.log_target=journal-or-kmsg", "systemd.log_color=0", "systemd.show_status=true"}
+var initParams = []string{"systemd.log_target=journal-or-kmsg", "systemd.log_level=notice", "systemd.log_color=0", "systemd.show_status=true"}
+
+// hostMounts are the petrel.mount= parameters: the initramfs mounts DATA
+// at /local (by its fixed partition GUID: DATA-A of the unified plan and
+// the split plan's data disk share it), binds /var and /opt from it and
+// mounts PRIVATE at /var/lib/petrel (by name: its GUID differs from image
+// to image, and the grub.cfg of an update must find the disk's PRIVATE).
+// Doing it before systemd starts keeps udev and fsck off the critical path
+// of the boot (docs/host.md).
+func hostMounts(privateLabel string) []string {
+	return []string{
+		"petrel.mount=PARTUUID=" + disklayout.DataPreferredGUID.String() + ":/local:ext4:nodev,nosuid,noatime",
+		"petrel.mount=/local/var:/var:bind",
+		"petrel.mount=/local/opt:/opt:bind",
+		"petrel.mount=PARTLABEL=" + privateLabel + ":/var/lib/petrel:ext4:nodev,nosuid,noexec,noatime",
+	}
+}
 
 // prepareBoot moves the kernel out of the root, builds the initramfs from the
 // root's module tree and the static init, and starts the BOOT tree.
@@ -118,6 +134,11 @@ func (a *assembly) buildRoot(ctx context.Context, p *partitionImages) error {
 func (a *assembly) buildBootPartition(ctx context.Context, p *partitionImages) error {
 	m := a.in.Project.Manifest
 	params := append(append([]string{}, a.in.Variant.KernelParameters...), "init="+SystemdPath, "rootfstype="+p.rootFS)
+	private, ok := a.layout.Partition(disklayout.KeyPrivate)
+	if !ok {
+		return fmt.Errorf("disk layout has no %s partition", disklayout.KeyPrivate)
+	}
+	params = append(params, hostMounts(private.Label)...)
 	cfg, err := grub.BankGrubCfg(grub.BankConfig{
 		Title:        fmt.Sprintf("%s %s (%s)", m.OS.PrettyName, m.ReleaseVersion, a.in.Variant.Name),
 		KernelParams: params,
