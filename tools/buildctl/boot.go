@@ -28,6 +28,7 @@ type bootFlags struct {
 	quiet      bool
 	memory     int
 	measure    bool
+	runs       int
 }
 
 func (a *app) bootCmd() *cobra.Command {
@@ -58,6 +59,7 @@ func (a *app) bootCmd() *cobra.Command {
 	fl.BoolVar(&f.quiet, "quiet", false, "do not copy the console to the terminal")
 	fl.IntVar(&f.memory, "memory", 1024, "guest memory in MiB")
 	fl.BoolVar(&f.measure, "measure", false, "print boot figures: kernel start and host ready, against a floor boot of the same kernel that powers off at once")
+	fl.IntVar(&f.runs, "runs", 3, "with --measure: boot the image and the floor this many times each, alternating, and report the medians")
 	return cmd
 }
 
@@ -128,7 +130,7 @@ func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
 		}
 	}
 	if f.measure {
-		return a.measureBoots(ctx, opts, f.timeout)
+		return a.measureBoots(ctx, opts, f.runs, f.timeout)
 	}
 	vm, err := qemu.Start(ctx, opts)
 	if err != nil {

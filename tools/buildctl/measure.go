@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/petrel-os/petrel/sources/disklayout"
@@ -30,14 +31,15 @@ type bootFigures struct {
 
 // measureBoots boots img as built and then, as the floor, a copy whose bank
 // A initramfs is replaced by one that powers off at once: same firmware,
-// GRUB and kernel, no userspace. It prints both and their ratio, plus the
-// root filesystem and update-image sizes found beside img.
-func (a *app) measureBoots(ctx context.Context, opts qemu.Options, timeout time.Duration) error {
-	opts.Console = nil
-	dev, err := timeBoot(ctx, opts, regexp.MustCompile(regexp.QuoteMeta(ready.Marker)), timeout)
-	if err != nil {
-		return fmt.Errorf("measure host-ready boot: %w", err)
+// GRUB and kernel, no userspace. It does so runs times, alternating, so
+// that both see the same machine load, and prints every run, the medians
+// and their ratio, plus the root filesystem and update-image sizes found
+// beside img.
+func (a *app) measureBoots(ctx context.Context, opts qemu.Options, runs int, timeout time.Duration) error {
+	if runs < 1 {
+		return fmt.Errorf("%w: --runs %d: want at least 1", errUsage, runs)
 	}
+	opts.Console = nil
 	floorImg, cleanup, err := floorImage(ctx, opts.Image)
 	if err != nil {
 		return err
@@ -45,22 +47,50 @@ func (a *app) measureBoots(ctx context.Context, opts qemu.Options, timeout time.
 	defer cleanup()
 	fopts := opts
 	fopts.Image, fopts.ConsoleLog, fopts.ConfigDrive = floorImg, opts.ConsoleLog+".floor", ""
-	floor, err := timeBoot(ctx, fopts, nil, timeout)
-	if err != nil {
-		return fmt.Errorf("measure floor boot: %w", err)
-	}
 	accel := "software emulation (TCG)"
 	if qemu.KVMUsable() {
 		accel = "KVM"
 	}
 	w := a.stdout
-	fmt.Fprintf(w, "boot figures (%s firmware, %s), seconds from QEMU start:\n", opts.Firmware, accel)
-	fmt.Fprintf(w, "  image:  kernel start %6.1f   host ready %6.1f\n", dev.kernel.Seconds(), dev.end.Seconds())
-	fmt.Fprintf(w, "  floor:  kernel start %6.1f   power off  %6.1f   (same firmware, GRUB and kernel; initramfs powers off at once)\n",
+	fmt.Fprintf(w, "boot figures (%s firmware, %s), seconds from QEMU start, %d runs each:\n", opts.Firmware, accel, runs)
+	var devs, floors []bootFigures
+	for i := 1; i <= runs; i++ {
+		dev, err := timeBoot(ctx, opts, regexp.MustCompile(regexp.QuoteMeta(ready.Marker)), timeout)
+		if err != nil {
+			return fmt.Errorf("measure host-ready boot %d: %w", i, err)
+		}
+		floor, err := timeBoot(ctx, fopts, nil, timeout)
+		if err != nil {
+			return fmt.Errorf("measure floor boot %d: %w", i, err)
+		}
+		fmt.Fprintf(w, "  run %d: image kernel start %5.1f, host ready %5.1f; floor kernel start %5.1f, power off %5.1f\n",
+			i, dev.kernel.Seconds(), dev.end.Seconds(), floor.kernel.Seconds(), floor.end.Seconds())
+		devs, floors = append(devs, dev), append(floors, floor)
+	}
+	dev, floor := medianFigures(devs), medianFigures(floors)
+	fmt.Fprintf(w, "  image:  kernel start %6.1f   host ready %6.1f   (medians)\n", dev.kernel.Seconds(), dev.end.Seconds())
+	fmt.Fprintf(w, "  floor:  kernel start %6.1f   power off  %6.1f   (medians; same firmware, GRUB and kernel; initramfs powers off at once)\n",
 		floor.kernel.Seconds(), floor.end.Seconds())
 	fmt.Fprintf(w, "  host ready / floor = %.2f (target <= 2)\n", dev.end.Seconds()/floor.end.Seconds())
 	a.printImageSizes(ctx, filepath.Dir(opts.Image))
 	return nil
+}
+
+// medianFigures returns the median of each figure on its own (the upper
+// median for an even count).
+func medianFigures(runs []bootFigures) bootFigures {
+	median := func(get func(bootFigures) time.Duration) time.Duration {
+		v := make([]time.Duration, len(runs))
+		for i, r := range runs {
+			v[i] = get(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	return bootFigures{
+		kernel: median(func(b bootFigures) time.Duration { return b.kernel }),
+		end:    median(func(b bootFigures) time.Duration { return b.end }),
+	}
 }
 
 // timeBoot boots opts; it ends at the first line matching end, or when

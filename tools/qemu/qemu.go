@@ -57,6 +57,9 @@ type Options struct {
 	Snapshot bool
 	// MemoryMiB defaults to 1024.
 	MemoryMiB int
+	// CPUs is the number of virtual CPUs; default 2. Under software
+	// emulation QEMU runs each on a host thread of its own.
+	CPUs int
 	// ConsoleLog, if set, receives every console line.
 	ConsoleLog string
 	// Console, if set, receives every console line as it arrives.
@@ -133,8 +136,12 @@ func Args(opts Options, varsPath string, kvm bool) []string {
 	if mem == 0 {
 		mem = 1024
 	}
+	cpus := opts.CPUs
+	if cpus == 0 {
+		cpus = 2
+	}
 	args := []string{
-		"-m", fmt.Sprint(mem),
+		"-m", fmt.Sprint(mem), "-smp", fmt.Sprint(cpus),
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-serial", "stdio",
 		"-machine", "q35",
@@ -147,7 +154,7 @@ func Args(opts Options, varsPath string, kvm bool) []string {
 	if kvm {
 		args = append(args, "-accel", "kvm", "-cpu", "host")
 	} else {
-		args = append(args, "-accel", "tcg")
+		args = append(args, "-accel", "tcg,thread=multi")
 	}
 	if opts.Firmware == UEFI {
 		args = append(args,

@@ -82,7 +82,7 @@ func TestWaitFor(t *testing.T) {
 
 func TestArgs(t *testing.T) {
 	a := strings.Join(Args(Options{Image: "d.img", ConfigDrive: "c.img", Snapshot: true}, "vars.fd", false), " ")
-	for _, want := range []string{"-accel tcg", "if=pflash,format=raw,readonly=on,file=" + OVMFCode, "file=vars.fd",
+	for _, want := range []string{"-accel tcg,thread=multi", "-smp 2", "if=pflash,format=raw,readonly=on,file=" + OVMFCode, "file=vars.fd",
 		"file=d.img,format=raw,if=virtio,snapshot=on", "file=c.img,format=raw,if=virtio,readonly=on", "-serial stdio", "-no-reboot"} {
 		if !strings.Contains(a, want) {
 			t.Errorf("Args() = %q, missing %q", a, want)
