@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +27,9 @@ type IMDSProvider struct {
 	TokenTTL time.Duration // default 60 s
 	Attempts int           // default 8
 	Backoff  time.Duration // first delay, doubled each time up to 10 s; default 250 ms
+	// OnEC2 reports whether this machine is an EC2 instance; off EC2 the
+	// provider has no user data and sends no request. Nil means it is.
+	OnEC2 func() bool
 
 	token       string
 	tokenExpiry time.Time
@@ -61,6 +66,9 @@ func (p *IMDSProvider) defaults() (string, *http.Client, time.Duration, int, tim
 
 // UserData implements Provider.
 func (p *IMDSProvider) UserData(ctx context.Context) ([]byte, error) {
+	if p.OnEC2 != nil && !p.OnEC2() {
+		return nil, nil
+	}
 	_, _, _, attempts, delay := p.defaults()
 	var last error
 	for i := 0; i < attempts; i++ {
@@ -80,6 +88,20 @@ func (p *IMDSProvider) UserData(ctx context.Context) ([]byte, error) {
 		last = err
 	}
 	return nil, fmt.Errorf("fetch user data from IMDS: gave up after %d attempts: %w", attempts, last)
+}
+
+// OnEC2 reports whether the machine whose sysfs is at sysRoot is an EC2
+// instance: the DMI system or BIOS vendor of Nitro instances is
+// "Amazon EC2", and the hypervisor UUID of Xen instances starts with
+// "ec2".
+func OnEC2(sysRoot string) bool {
+	for _, f := range []string{"class/dmi/id/sys_vendor", "class/dmi/id/bios_vendor", "class/dmi/id/board_vendor"} {
+		if b, err := os.ReadFile(filepath.Join(sysRoot, f)); err == nil && strings.Contains(string(b), "Amazon EC2") {
+			return true
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(sysRoot, "hypervisor/uuid"))
+	return err == nil && strings.HasPrefix(strings.ToLower(string(b)), "ec2")
 }
 
 // fetch makes one attempt, refreshing the token on 401.

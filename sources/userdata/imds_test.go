@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,5 +162,52 @@ func TestIMDSNoUserData(t *testing.T) {
 	data, err := p.UserData(context.Background())
 	if err != nil || data != nil {
 		t.Fatalf("got %q, %v; want nil, nil", data, err)
+	}
+}
+
+// TestIMDSOffEC2 checks that the provider sends nothing off EC2.
+func TestIMDSOffEC2(t *testing.T) {
+	f := &fakeIMDS{userData: "[settings]\nmotd = \"from imds\"\n"}
+	p := &IMDSProvider{BaseURL: startIMDS(t, f), Backoff: time.Millisecond, OnEC2: func() bool { return false }}
+	data, err := p.UserData(context.Background())
+	if err != nil || data != nil {
+		t.Fatalf("UserData off EC2 = %q, %v; want no data", data, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.issued != 0 || f.gets != 0 {
+		t.Fatalf("IMDS got %d token and %d user-data requests off EC2", f.issued, f.gets)
+	}
+}
+
+func TestOnEC2(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  bool
+	}{
+		{"nitro", map[string]string{"class/dmi/id/sys_vendor": "Amazon EC2\n"}, true},
+		{"nitro bios vendor", map[string]string{"class/dmi/id/bios_vendor": "Amazon EC2\n"}, true},
+		{"xen", map[string]string{"hypervisor/uuid": "ec2e1916-9099-7caf-fd21-012345abcdef\n"}, true},
+		{"xen upper case", map[string]string{"hypervisor/uuid": "EC2E1916-9099-7CAF-FD21-012345ABCDEF\n"}, true},
+		{"qemu", map[string]string{"class/dmi/id/sys_vendor": "QEMU\n", "class/dmi/id/bios_vendor": "EFI Development Kit II / OVMF\n"}, false},
+		{"vmware", map[string]string{"class/dmi/id/sys_vendor": "VMware, Inc.\n"}, false},
+		{"nothing", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for name, content := range tc.files {
+				p := filepath.Join(root, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := OnEC2(root); got != tc.want {
+				t.Errorf("OnEC2 = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

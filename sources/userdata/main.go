@@ -18,14 +18,15 @@ import (
 const (
 	DefaultUserDataFile = "/var/lib/petrel/user-data.toml"
 	DefaultMarker       = "/var/lib/petrel/early-boot-config.ran"
-	// DefaultProviders are the providers that cost nothing where they do
-	// not apply; AWS variants add imds.
-	DefaultProviders = "file,config-drive,vmware"
+	// DefaultProviders are all providers in the fixed order; each costs
+	// nothing where it does not apply (imds looks at DMI before it sends a
+	// request, vmware checks the CPUID hypervisor signature).
+	DefaultProviders = "file,config-drive,imds,vmware"
 )
 
 // Main is the early-boot-config agent. --providers names the providers in
-// order (file, config-drive, imds, vmware; vmware has no user data off
-// VMware, so it is in the default list). Exit codes: 0 ok, 1 failure, 2
+// order (file, config-drive, imds, vmware; by default all of them: imds has
+// no user data off EC2 and vmware none off VMware). Exit codes: 0 ok, 1 failure, 2
 // usage.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.Run(ctx, command(stderr), args, stdout, stderr)
@@ -87,7 +88,7 @@ func providers(o options) ([]Provider, error) {
 		case "config-drive":
 			ps = append(ps, ConfigDriveProvider{})
 		case "imds":
-			ps = append(ps, &IMDSProvider{BaseURL: o.imdsURL})
+			ps = append(ps, &IMDSProvider{BaseURL: o.imdsURL, OnEC2: func() bool { return OnEC2("/sys") }})
 		case "vmware":
 			ps = append(ps, VMwareProvider{Info: guestinfo.Reader{}})
 		case "":

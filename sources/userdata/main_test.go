@@ -38,7 +38,7 @@ func TestMainFlags(t *testing.T) {
 			name: "vmware off VMware", code: 0, out: "applied user data from 0 providers", err: `provider="VMware guestinfo"`,
 			args: []string{"--providers", "vmware", "--marker", filepath.Join(dir, "vmware-marker"), "--socket-path", missing},
 		},
-		{name: "help lists vmware", args: []string{"--help"}, code: 0, out: "file,config-drive,vmware"},
+		{name: "help lists vmware", args: []string{"--help"}, code: 0, out: "file,config-drive,imds,vmware"},
 		{
 			name: "no API", code: 1, err: "none.sock",
 			args: []string{"--providers", "file", "--user-data-file", userData, "--marker", filepath.Join(dir, "marker"), "--socket-path", missing},

@@ -112,11 +112,12 @@ func TestRunSkipsVMwareHere(t *testing.T) {
 	for _, p := range ps {
 		names = append(names, p.Name())
 	}
-	if want := []string{"file " + file, "config drive CIDATA", "VMware guestinfo"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"file " + file, "config drive CIDATA", "EC2 IMDS", "VMware guestinfo"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("default providers %q, want %q", names, want)
 	}
-	// The config drive scans this machine's disks; keep file and VMware.
-	ps = []Provider{ps[0], ps[2]}
+	// The config drive scans this machine's disks and IMDS would answer on
+	// an EC2 build machine; keep file and VMware.
+	ps = []Provider{ps[0], ps[3]}
 	api := &recordingAPI{}
 	var logs bytes.Buffer
 	marker := filepath.Join(dir, "ran")
