@@ -79,6 +79,9 @@ func checkDiskImage(path string) error {
 }
 
 func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
+	if f.measure && f.runs < 1 {
+		return fmt.Errorf("%w: --runs %d: want at least 1", errUsage, f.runs)
+	}
 	var dataImg string
 	logPath := f.consoleLog
 	if img == "" {

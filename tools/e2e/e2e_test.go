@@ -98,7 +98,7 @@ func bootUntilReady(t *testing.T, opts qemu.Options) (*qemu.VM, qemu.Line) {
 
 // assertVerityRoot checks the initramfs' console lines: the root is the
 // dm-verity device with the image's root hash, verified ("V"), and
-// mounted read-only.
+// mounted read-only; DATA and PRIVATE are mounted before systemd starts.
 func assertVerityRoot(t *testing.T, vm *qemu.VM, rootHash string) {
 	t.Helper()
 	var console strings.Builder
@@ -108,6 +108,9 @@ func assertVerityRoot(t *testing.T, vm *qemu.VM, rootHash string) {
 	for _, re := range []string{
 		`petrel-init: created device-mapper device root \(/dev/dm-0, \d+:\d+, ro\) verity root hash ` + rootHash + `, status "verity V"`,
 		`petrel-init: mounted /dev/dm-0 read-only on / \(erofs\)`,
+		`petrel-init: mounted PARTUUID=` + disklayout.DataPreferredGUID.String() + ` \(/dev/vda\d+\) on /local \(ext4\)`,
+		`petrel-init: mounted /local/var \(/newroot/local/var\) on /var \(bind\)`,
+		`petrel-init: mounted PARTLABEL=PETREL-PRIVATE \(/dev/vda\d+\) on /var/lib/petrel \(ext4\)`,
 	} {
 		if !regexp.MustCompile(re).MatchString(console.String()) {
 			t.Errorf("console lacks %q", re)
@@ -131,6 +134,23 @@ func TestBootBIOS(t *testing.T) {
 		t.Errorf("ready line %q does not name bank A", line.Text)
 	}
 	assertVerityRoot(t, vm, rootHash)
+}
+
+// TestBootTimeout boots the image with a timeout too short to reach the
+// ready line: buildctl boot must fail with the last console lines.
+func TestBootTimeout(t *testing.T) {
+	img, _ := builtImage(t)
+	var out, errb bytes.Buffer
+	args := []string{"-C", projectRoot(t), "boot", img, "--quiet", "--timeout", "6s", "--console-log", filepath.Join(t.TempDir(), "console.log")}
+	code := buildctl.Main(t.Context(), args, &out, &errb)
+	if code != 1 {
+		t.Fatalf("buildctl %v = %d, want 1; stderr:\n%s", args, code, errb.String())
+	}
+	for _, want := range []string{`did not show "` + ready.Marker + `" within 6s; last console lines:`, "\n  "} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
 }
 
 // TestFallbackToGoodBank prepares bank B as a copy of bank A with one byte of
