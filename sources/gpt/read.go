@@ -206,7 +206,7 @@ func readEntries(r io.ReaderAt, h header, which string) ([]Partition, []error, e
 			FirstLBA:   binary.LittleEndian.Uint64(e[32:]),
 			LastLBA:    binary.LittleEndian.Uint64(e[40:]),
 			Attributes: binary.LittleEndian.Uint64(e[48:]),
-			Name:       decodeName(e[56:128]),
+			Name:       DecodeName(e[56:128]),
 		}
 		where := fmt.Sprintf("%s entry %d", which, p.Number)
 		if p.FirstLBA > p.LastLBA {
@@ -246,7 +246,9 @@ func compareHeaders(p, b header) []error {
 	return errs
 }
 
-func decodeName(b []byte) string {
+// DecodeName decodes a GPT partition name field: UTF-16LE, up to the
+// first NUL.
+func DecodeName(b []byte) string {
 	u := make([]uint16, 0, len(b)/2)
 	for i := 0; i+1 < len(b); i += 2 {
 		c := binary.LittleEndian.Uint16(b[i:])

@@ -8,7 +8,8 @@ import (
 	"hash/crc32"
 	"io"
 	"strings"
-	"unicode/utf16"
+
+	"github.com/petrel-os/petrel/sources/gpt"
 )
 
 // ErrNoGPT is wrapped when a disk carries no valid GUID partition table.
@@ -110,25 +111,12 @@ func parseGPT(hdr []byte, lba uint64, read func(off int64, n int) ([]byte, error
 			Number:   i + 1,
 			TypeID:   guidString(e[0:16]),
 			UniqueID: guidString(e[16:32]),
-			Name:     partName(e[56:128]),
+			Name:     gpt.DecodeName(e[56:128]),
 			FirstLBA: le.Uint64(e[32:]),
 			LastLBA:  le.Uint64(e[40:]),
 		})
 	}
 	return parts, nil
-}
-
-// partName decodes a GPT partition name: UTF-16LE, up to the first NUL.
-func partName(b []byte) string {
-	u := make([]uint16, 0, len(b)/2)
-	for i := 0; i+1 < len(b); i += 2 {
-		c := binary.LittleEndian.Uint16(b[i:])
-		if c == 0 {
-			break
-		}
-		u = append(u, c)
-	}
-	return string(utf16.Decode(u))
 }
 
 // guidString formats a mixed-endian on-disk GUID.
