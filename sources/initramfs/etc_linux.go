@@ -3,12 +3,13 @@ package initramfs
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // FactoryEtc is where the read-only root keeps the default contents of
@@ -60,7 +61,9 @@ func copyDir(src, dst string, st *CopyStats) error {
 			}
 			st.Dirs++
 		case unix.S_IFREG:
-			if err := copyFile(s, d); err != nil {
+			// A tmpfs: nothing survives a crash, so nothing is fsynced.
+			// The mode, owner and times follow below.
+			if err := outfile.Copy(s, d, outfile.Options{Mode: 0o600, NoSync: true, NoReplace: true}); err != nil {
 				return err
 			}
 			st.Files++
@@ -80,28 +83,6 @@ func copyDir(src, dst string, st *CopyStats) error {
 		if err := copyMeta(d, &sys); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// copyFile copies the data of the regular file src into the new file dst.
-func copyFile(src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("open %q: %w", src, err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %q: %w", dst, err)
-	}
-	defer func() {
-		if cerr := out.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close %q: %w", dst, cerr)
-		}
-	}()
-	if _, err := io.Copy(out, in); err != nil {
-		return fmt.Errorf("copy %q to %q: %w", src, dst, err)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/petrel-os/petrel/sources/outfile"
 	"github.com/petrel-os/petrel/tools/project"
 )
 
@@ -44,7 +44,7 @@ func (b *Builder) buildPackage(ctx context.Context, name string, in *inputs, key
 	if err := b.stageSysroot(ctx, work, name); err != nil {
 		return err
 	}
-	if err := b.stageGo(work, pkg); err != nil {
+	if err := b.stageGo(ctx, work, pkg); err != nil {
 		return err
 	}
 	buildMacros := fmt.Sprintf("%%_cross_sysroot %s/sysroot\n%%_petrel_gosrc %s/gosrc\n%%_petrel_gocache %s\n%%_petrel_gomodcache %s\n",
@@ -99,7 +99,7 @@ func (b *Builder) buildPackage(ctx context.Context, name string, in *inputs, key
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(keyPath, state{Key: key, RPMs: names}.marshal()); err != nil {
+	if err := writeState(keyPath, state{Key: key, RPMs: names}); err != nil {
 		return fmt.Errorf("record key of %s: %w", name, err)
 	}
 	if err := os.RemoveAll(work); err != nil {
@@ -140,11 +140,11 @@ func (b *Builder) placeRPMs(pkg string, rpms []string) ([]string, error) {
 // files into the rpmbuild tree.
 func (b *Builder) stageSources(ctx context.Context, work string, in *inputs) error {
 	pkg := in.pkg
-	if err := copyFile(pkg.SpecPath, filepath.Join(work, "SPECS", filepath.Base(pkg.SpecPath))); err != nil {
+	if err := stageFile(pkg.SpecPath, filepath.Join(work, "SPECS", filepath.Base(pkg.SpecPath))); err != nil {
 		return err
 	}
 	for _, f := range pkg.LocalFiles {
-		if err := copyFile(filepath.Join(pkg.Dir, f), filepath.Join(work, "SOURCES", f)); err != nil {
+		if err := stageFile(filepath.Join(pkg.Dir, f), filepath.Join(work, "SOURCES", f)); err != nil {
 			return err
 		}
 	}
@@ -156,10 +156,8 @@ func (b *Builder) stageSources(ctx context.Context, work string, in *inputs) err
 		dst := filepath.Join(work, "SOURCES", filepath.Base(p))
 		// The cache is content-addressed and verified on every use, so a
 		// hard link is safe and saves copying large files.
-		if err := os.Link(p, dst); err != nil {
-			if err := copyFile(p, dst); err != nil {
-				return err
-			}
+		if err := outfile.Copy(p, dst, outfile.Options{HardLink: true, NoSync: true}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -220,16 +218,21 @@ func unpackRPM(ctx context.Context, rpm, dir string) error {
 
 // stageGo copies go.mod, go.sum, the source groups and the Go commands of
 // pkg to work/gosrc, the only first-party Go code its build can see.
-func (b *Builder) stageGo(work string, pkg *project.Package) error {
+func (b *Builder) stageGo(ctx context.Context, work string, pkg *project.Package) error {
 	if len(pkg.GoCommands) == 0 && len(pkg.SourceGroups) == 0 {
 		return nil
 	}
-	if len(pkg.GoCommands) > 0 && b.goBin == "" {
-		return fmt.Errorf("build Go commands of %s: the go command is not in PATH (install Go 1.26)", pkg.Name)
+	if len(pkg.GoCommands) > 0 {
+		if b.goBin == "" {
+			return fmt.Errorf("build Go commands of %s: the go command is not in PATH (install Go 1.26)", pkg.Name)
+		}
+		if err := b.downloadModules(ctx); err != nil {
+			return fmt.Errorf("build Go commands of %s: %w", pkg.Name, err)
+		}
 	}
 	root, dst := b.Project.Root, filepath.Join(work, "gosrc")
 	for _, f := range []string{"go.mod", "go.sum"} {
-		if err := copyFile(filepath.Join(root, f), filepath.Join(dst, f)); err != nil {
+		if err := stageFile(filepath.Join(root, f), filepath.Join(dst, f)); err != nil {
 			return err
 		}
 	}
@@ -266,38 +269,40 @@ func copyTree(src, dst string) error {
 			}
 			return os.Symlink(l, target)
 		case d.Type().IsRegular():
-			return copyFile(p, target)
+			return stageFile(p, target)
 		}
 		return nil
 	})
 }
 
-// copyFile copies src to dst, keeping the executable bits.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("copy %q: %w", src, err)
+// downloadModules runs `go mod download` in the project, outside the
+// sandbox, once per Builder. The sandboxed build has no network and reads
+// the module cache read-only (GOPROXY=off), so every module go.mod needs
+// must be there first; on a fresh machine `go run ./cmd/buildctl` has
+// downloaded only buildctl's own.
+func (b *Builder) downloadModules(ctx context.Context) error {
+	b.modules.Lock()
+	defer b.modules.Unlock()
+	if b.modules.done {
+		return nil
 	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return fmt.Errorf("copy %q: %w", src, err)
+	cmd := exec.CommandContext(ctx, filepath.Join(b.goBin, "go"), "mod", "download")
+	cmd.Dir = b.Project.Root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("download Go modules of %s: %w\n%s", b.Project.Root, err, bytes.TrimSpace(out))
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("copy %q: %w", src, err)
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644|(st.Mode().Perm()&0o111))
-	if err != nil {
-		return fmt.Errorf("copy %q: %w", src, err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %q to %q: %w", src, dst, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("copy %q to %q: %w", src, dst, err)
-	}
+	b.modules.done = true
 	return nil
+}
+
+// stageFile copies src into the scratch rpmbuild tree at dst, creating
+// dst's directory and keeping src's permission bits. Nothing reads the
+// tree after a crash, so nothing is fsynced.
+func stageFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("create directory of %q: %w", dst, err)
+	}
+	return outfile.Copy(src, dst, outfile.Options{NoSync: true})
 }
 
 // tail returns the last n lines of the file at path.

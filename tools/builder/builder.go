@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -59,6 +60,12 @@ type Builder struct {
 	goBin      string
 	goModCache string
 	goVersion  string
+
+	// modules memoizes downloadModules: done once per Builder.
+	modules struct {
+		sync.Mutex
+		done bool
+	}
 }
 
 // Report says what Build did, each list in build order.

@@ -5,10 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/petrel-os/petrel/tools/outfile"
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // state is what a finished build leaves in
@@ -58,11 +57,8 @@ func parseState(path string, data []byte) (state, error) {
 	return s, nil
 }
 
-// writeFileAtomic writes data to path through a synced temporary file and
-// a rename, so readers see the old or the new content, never a mix.
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create directory of %q: %w", path, err)
-	}
-	return outfile.WriteFile(path, data)
+// writeState records s at path (in a directory that exists) so that
+// readers see the old or the new state, never a mix.
+func writeState(path string, s state) error {
+	return outfile.WriteFile(path, s.marshal(), outfile.Options{})
 }

@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/petrel-os/petrel/sources/imagecodec"
-	"github.com/petrel-os/petrel/tools/outfile"
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // OutputName returns the name of the compressed form of an image:

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/petrel-os/petrel/tools/outfile"
+	"github.com/petrel-os/petrel/sources/outfile"
 	"github.com/petrel-os/petrel/tools/project"
 )
 

@@ -7,7 +7,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/petrel-os/petrel/tools/outfile"
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // EROFSOptions controls an EROFS image.

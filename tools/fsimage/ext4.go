@@ -15,7 +15,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/petrel-os/petrel/tools/outfile"
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // Ext4Options controls an ext4 image.

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/petrel-os/petrel/sources/outfile"
 	"github.com/petrel-os/petrel/tools/builder"
 	"github.com/petrel-os/petrel/tools/graph"
 )
@@ -111,7 +111,7 @@ func assemble(ctx context.Context, dir string, rpms []string) error {
 	mtime := time.Unix(rev, 0)
 	for _, r := range rpms {
 		dst := filepath.Join(tmp, filepath.Base(r))
-		if err := copyFile(r, dst); err != nil {
+		if err := outfile.Copy(r, dst, outfile.Options{HardLink: true}); err != nil {
 			return err
 		}
 		if err := os.Chtimes(dst, mtime, mtime); err != nil {
@@ -154,29 +154,4 @@ func newestBuildTime(ctx context.Context, rpms []string) (int64, error) {
 		times = append(times, n)
 	}
 	return slices.Max(times), nil
-}
-
-// copyFile places src at dst: a hard link when possible (RPMs are never
-// modified in place), else a copy.
-func copyFile(src, dst string) error {
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("copy %q: %w", src, err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return fmt.Errorf("copy %q: %w", src, err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %q to %q: %w", src, dst, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("copy %q to %q: %w", src, dst, err)
-	}
-	return nil
 }

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/petrel-os/petrel/tools/outfile"
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 var (

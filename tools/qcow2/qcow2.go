@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 
-	"github.com/petrel-os/petrel/tools/outfile"
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // ErrQemuImg marks a missing or failing qemu-img.

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // Firmware selects how the machine boots.
@@ -198,7 +200,7 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 	}
 	vars := filepath.Join(work, "OVMF_VARS.fd")
 	if opts.Firmware == UEFI {
-		if err := copyFile(OVMFVars, vars); err != nil {
+		if err := outfile.Copy(OVMFVars, vars, outfile.Options{Mode: 0o644, NoSync: true}); err != nil {
 			vm.cleanup()
 			return nil, fmt.Errorf("copy OVMF variables (Debian package ovmf): %w", err)
 		}
@@ -363,12 +365,4 @@ func (vm *VM) cleanup() {
 	if vm.tmp != "" {
 		os.RemoveAll(vm.tmp)
 	}
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
 }

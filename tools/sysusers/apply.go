@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/petrel-os/petrel/tools/outfile"
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // Paths relative to the root given to Apply.
@@ -66,12 +66,12 @@ func Apply(ctx context.Context, root string) (*Result, error) {
 	}
 	// The group file first, so that passwd never names a missing group.
 	if newGroup != nil {
-		if err := outfile.WriteFile(groupPath, newGroup); err != nil {
+		if err := outfile.WriteFile(groupPath, newGroup, outfile.Options{}); err != nil {
 			return nil, fmt.Errorf("write group file: %w", err)
 		}
 	}
 	if newPasswd != nil {
-		if err := outfile.WriteFile(passwdPath, newPasswd); err != nil {
+		if err := outfile.WriteFile(passwdPath, newPasswd, outfile.Options{}); err != nil {
 			return nil, fmt.Errorf("write passwd file: %w", err)
 		}
 	}

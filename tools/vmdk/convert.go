@@ -18,7 +18,7 @@ import (
 	"github.com/klauspost/compress/zlib"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/petrel-os/petrel/tools/outfile"
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // ErrInvalidInput marks a bad argument: an unaligned size, a bad option.
