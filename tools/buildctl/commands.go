@@ -15,5 +15,6 @@ func (a *app) commands() []*cobra.Command {
 		a.makeCmd(),         // image.go
 		a.ovaCmd(),          // image.go
 		a.bootCmd(),         // boot.go
+		a.repoCmd(),         // repo.go
 	}
 }

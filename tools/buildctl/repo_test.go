@@ -1,0 +1,94 @@
+package buildctl_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/petrel-os/petrel/sources/imagecodec"
+	"github.com/petrel-os/petrel/tools/buildctl"
+	"github.com/petrel-os/petrel/tools/project/projecttest"
+)
+
+// fakeBuild leaves an image directory as buildctl make does, with small
+// zstd update images, and points latest at it.
+func fakeBuild(t *testing.T, root, version, buildID string) {
+	t.Helper()
+	vdir := filepath.Join(root, "build", "images", "x86_64-metal-dev")
+	dir := filepath.Join(vdir, version+"-"+buildID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"-boot.ext4", "-root.erofs", "-root.verity"} {
+		name := "petrel-metal-dev-x86_64-" + version + "-" + buildID + s
+		var b bytes.Buffer
+		if err := imagecodec.Compress(context.Background(), &b, strings.NewReader(strings.Repeat(name, 1000)), imagecodec.LevelFastest); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+imagecodec.Ext), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Remove(filepath.Join(vdir, "latest"))
+	if err := os.Symlink(version+"-"+buildID, filepath.Join(vdir, "latest")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRepoCommands(t *testing.T) {
+	root := projecttest.Copy(t, fixtureRoot, nil)
+	run := func(wantCode int, args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := buildctl.Main(context.Background(), append([]string{"-C", root, "--variant", "metal-dev", "--arch", "x86_64"}, args...), &out, &errb)
+		if code != wantCode {
+			t.Fatalf("buildctl %v = %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, out.String(), errb.String())
+		}
+		return out.String() + errb.String()
+	}
+	// No keys yet: a clear error and exit 2.
+	if out := run(2, "repo"); !strings.Contains(out, "run buildctl make first") {
+		t.Fatalf("repo without a build: %s", out)
+	}
+	fakeBuild(t, root, "0.1.0", "aaaa1111")
+	if out := run(2, "repo"); !strings.Contains(out, "no root metadata at "+filepath.Join(root, ".keys", "root.json")+" (create development keys with `buildctl repo keys`)") {
+		t.Fatalf("repo without keys: %s", out)
+	}
+	run(0, "repo", "keys")
+	if out := run(2, "repo", "keys"); !strings.Contains(out, "exists; remove the directory") {
+		t.Fatalf("second repo keys: %s", out)
+	}
+	out := run(0, "repo")
+	if !strings.Contains(out, "published metal-dev x86_64 0.1.0 (max_version 0.1.0) in "+filepath.Join(root, "build", "repos", "metal-dev", "x86_64")) ||
+		!strings.Contains(out, "petrel-metal-dev-x86_64-0.1.0-aaaa1111-root.erofs.zst") {
+		t.Fatalf("repo: %s", out)
+	}
+	if out := run(0, "repo"); !strings.Contains(out, "already published: metal-dev x86_64 0.1.0") {
+		t.Fatalf("repo again: %s", out)
+	}
+	fakeBuild(t, root, "0.1.0", "bbbb2222")
+	if out := run(2, "repo"); !strings.Contains(out, "version already published with other content") {
+		t.Fatalf("repo of another 0.1.0 build: %s", out)
+	}
+	if out := run(0, "repo", "validate"); !strings.Contains(out, "4 targets") || !strings.Contains(out, "is valid") {
+		t.Fatalf("validate: %s", out)
+	}
+	run(0, "repo", "refresh", "--targets")
+	if out := run(2, "repo", "max-version", "0.0.9"); !strings.Contains(out, "not a published version (published: 0.1.0)") {
+		t.Fatalf("max-version 0.0.9: %s", out)
+	}
+	if out := run(0, "repo", "max-version", "0.1.0"); !strings.Contains(out, "max_version of metal-dev x86_64 is 0.1.0") {
+		t.Fatalf("max-version: %s", out)
+	}
+	policy := filepath.Join(root, "policy.toml")
+	os.WriteFile(policy, []byte("snapshot_expiration = '1 day'\n"), 0o644)
+	if out := run(2, "repo", "refresh", "--expiration-policy", policy); !strings.Contains(out, "targets_expiration: missing") {
+		t.Fatalf("refresh with a bad policy: %s", out)
+	}
+	if out := run(2, "repo", "validate", t.TempDir()); !strings.Contains(out, ": not a TUF repository") {
+		t.Fatalf("validate of an empty directory: %s", out)
+	}
+}
