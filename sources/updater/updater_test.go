@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -431,3 +432,40 @@ func TestFileURL(t *testing.T) {
 		t.Fatalf("Download over file:// = %d bytes, %v", len(got), err)
 	}
 }
+
+// TestDownloadBoundedMemory: a 48 MiB target streams through a small
+// buffer; the allocations of the whole download (client and test server)
+// stay far below its size.
+func TestDownloadBoundedMemory(t *testing.T) {
+	f := newFixture(t)
+	big := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("petrel root image "), 48<<20/18), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tf, err := f.repo.AddTarget("big.zst", big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.commit(true, nil)
+	r, err := f.refresh(f.client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	n := &countWriter{}
+	if err := r.Download(context.Background(), "big.zst", n); err != nil || n.n != tf.Length {
+		t.Fatalf("Download = %d bytes, %v", n.n, err)
+	}
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("downloading %d bytes allocated %d bytes", tf.Length, alloc)
+	if alloc > uint64(tf.Length)/8 {
+		t.Fatalf("downloading %d bytes allocated %d bytes: the target is buffered", tf.Length, alloc)
+	}
+}
+
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(b []byte) (int, error) { w.n += int64(len(b)); return len(b), nil }
