@@ -134,6 +134,9 @@ func open(o Options) (*tufrepo.Repo, error) {
 		return nil, err
 	}
 	switch have := r.Root.Signed.Version; {
+	case root.Signed.Version < have:
+		return nil, fmt.Errorf("%w: %s is root version %d, the repository %s has version %d: sign with the newer root's keys",
+			ErrKeys, o.Keys.Path(RootFile), root.Signed.Version, o.Dir, have)
 	case root.Signed.Version > have:
 		if err := r.WriteRoot(rootJSON); err != nil {
 			return nil, err

@@ -211,6 +211,43 @@ func TestPublishBadInput(t *testing.T) {
 	}
 }
 
+// TestPublishRootVersions: a rotated root among the keys is published
+// into the repository; keys older than the repository's root are refused.
+func TestPublishRootVersions(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.publish("0.1.0", "aaaa1111"); err != nil {
+		t.Fatal(err)
+	}
+	_, root, err := e.keys.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootKey, err := tufrepo.LoadKey(e.keys.Path(metadata.ROOT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.Signed.Version = 2
+	root.ClearSignatures()
+	root.Sign(rootKey.Signer())
+	v2, _ := root.ToBytes(true)
+	v1, _ := os.ReadFile(e.keys.Path(RootFile))
+	os.WriteFile(e.keys.Path(RootFile), v2, 0o644)
+	e.opts.Now = t0.Add(time.Hour)
+	if _, err := e.publish("0.2.0", "cccc3333"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.opts.Dir, tufrepo.MetadataDir, "2.root.json")); err != nil {
+		t.Fatalf("rotated root not published: %v", err)
+	}
+	if _, err := e.validate(e.opts.Now); err != nil {
+		t.Fatalf("validate after the rotation: %v", err)
+	}
+	os.WriteFile(e.keys.Path(RootFile), v1, 0o644)
+	if _, err := e.publish("0.3.0", "dddd4444"); !errors.Is(err, ErrKeys) || !strings.Contains(err.Error(), "is root version 1, the repository") {
+		t.Fatalf("Publish with the old root = %v", err)
+	}
+}
+
 func TestRefreshAndExpiry(t *testing.T) {
 	e := newEnv(t)
 	if _, err := e.publish("0.1.0", "aaaa1111"); err != nil {
