@@ -170,7 +170,7 @@ func (f *fixture) client(opts ...func(*Config)) *Client {
 		TrustedRoot: f.rootJSON,
 		CacheDir:    f.cacheDir,
 		Now:         func() time.Time { return f.now },
-		Fetch:       FetchOptions{StallTimeout: 300 * time.Millisecond, Backoff: 10 * time.Millisecond, Tries: 3},
+		Fetch:       FetchOptions{StallTimeout: time.Second, Backoff: 10 * time.Millisecond, Tries: 3},
 		Logger:      slog.New(slog.NewTextHandler(testWriter{f.t}, nil)),
 	}
 	for _, o := range opts {
