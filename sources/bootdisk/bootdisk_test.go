@@ -104,7 +104,7 @@ func writeDisk(t *testing.T, path string) {
 
 // fakeHost lays out a sysfs block directory and a dev directory: vda is a
 // GPT disk image, vda1 its partition, loop0 and dm-0 virtual devices, vdb a
-// blank disk, vdc a disk without a device node and vdd one without a size.
+// blank disk, vdc a disk without a device node and vdd an empty one.
 func fakeHost(t *testing.T) (sys, dev string) {
 	t.Helper()
 	root := t.TempDir()
@@ -119,12 +119,7 @@ func fakeHost(t *testing.T) (sys, dev string) {
 	}
 	writeDisk(t, filepath.Join(dev, "vda"))
 	for name, content := range map[string]string{
-		"sys/vda/size":       "8192\n",
 		"sys/vda1/partition": "1\n",
-		"sys/vdb/size":       "2048\n",
-		"sys/vdc/size":       "2048\n",
-		"sys/loop0/size":     "8192\n",
-		"sys/dm-0/size":      "8192\n",
 		"dev/vdb":            strings.Repeat("\x00", 2048*512),
 		"dev/vdd":            "",
 	} {
@@ -166,15 +161,38 @@ func TestScan(t *testing.T) {
 		want string // substring of Err
 		is   error
 	}{
-		{disks[1], "read GPT of " + filepath.Join(dev, "vdb"), gpt.ErrInvalid},
-		{disks[2], "open disk", os.ErrNotExist},
-		{disks[3], "read size of " + filepath.Join(dev, "vdd"), os.ErrNotExist},
+		{disks[1], "read GPT of \"" + filepath.Join(dev, "vdb") + "\": protective MBR: Signature", gpt.ErrInvalid},
+		{disks[2], "read GPT of \"" + filepath.Join(dev, "vdc") + "\": open", os.ErrNotExist},
+		{disks[3], "read GPT of \"" + filepath.Join(dev, "vdd") + "\": disk: size: 0 bytes", gpt.ErrInvalid},
 	} {
 		t.Run(filepath.Base(tt.disk.Path), func(t *testing.T) {
 			if tt.disk.Table != nil || tt.disk.Err == nil || !strings.Contains(tt.disk.Err.Error(), tt.want) || !errors.Is(tt.disk.Err, tt.is) {
 				t.Errorf("%s: table %v, err %v; want no table and an error with %q wrapping %v", tt.disk.Path, tt.disk.Table, tt.disk.Err, tt.want, tt.is)
 			}
 		})
+	}
+}
+
+// TestScanLargerDisk reads the image written to a larger disk: the table
+// is accepted and says that its backup is not at the end yet.
+func TestScanLargerDisk(t *testing.T) {
+	sys, dev := fakeHost(t)
+	if err := os.Truncate(filepath.Join(dev, "vda"), 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	disks, err := Scan(context.Background(), sys, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vda := disks[0]
+	if vda.Err != nil {
+		t.Fatalf("Scan of the image on a larger disk: %v", vda.Err)
+	}
+	if !vda.Table.BackupMisplaced() || vda.Table.LastLBA != 64<<20/512-1 || vda.Table.BackupLBA != 4<<20/512-1 {
+		t.Errorf("table of the grown disk: last LBA %d, backup at %d; want %d and %d", vda.Table.LastLBA, vda.Table.BackupLBA, 64<<20/512-1, 4<<20/512-1)
+	}
+	if b, err := BankOf(vda.Table, gpt.MustParseGUID(uuidA)); err != nil || b != bootstate.BankA {
+		t.Errorf("BankOf(vda, A) = %v, %v; want A", b, err)
 	}
 }
 

@@ -4,7 +4,7 @@
 // Scan lists the whole disks of the sysfs block class directory
 // (/sys/class/block), skipping partitions and virtual devices (loop, ram,
 // zram, dm-, md, sr, nbd), and reads the GPT of each through its device
-// node, sized by the sysfs "size" file in 512-byte sectors.
+// node with the device's logical block size (gpt.ReadFile).
 //
 // The booted bank comes from the kernel command line: the bank's grub.cfg
 // puts a dm-verity table whose data and hash devices are

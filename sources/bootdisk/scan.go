@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/petrel-os/petrel/sources/gpt"
@@ -46,7 +45,7 @@ func Scan(ctx context.Context, sysBlockDir, devDir string) ([]Disk, error) {
 			continue // a partition, not a whole disk
 		}
 		d := Disk{Path: filepath.Join(devDir, name)}
-		d.Table, d.Err = readGPT(ctx, d.Path, filepath.Join(sysBlockDir, name, "size"))
+		d.Table, d.Err = readGPT(ctx, d.Path)
 		disks = append(disks, d)
 	}
 	return disks, nil
@@ -62,25 +61,10 @@ func virtual(name string) bool {
 	return false
 }
 
-// readGPT reads the GPT of the disk at path whose size in 512-byte sectors
-// is in sizeFile (sysfs).
-func readGPT(ctx context.Context, path, sizeFile string) (*gpt.Table, error) {
-	data, err := os.ReadFile(sizeFile)
-	if err != nil {
-		return nil, fmt.Errorf("read size of %s: %w", path, err)
-	}
-	sectors, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("parse size of %s in %s: %w", path, sizeFile, err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open disk: %w", err)
-	}
-	defer f.Close()
-	t, err := gpt.Read(ctx, f, sectors*gpt.SectorSize)
-	if err != nil {
-		return nil, fmt.Errorf("read GPT of %s: %w", path, err)
-	}
-	return t, nil
+// readGPT reads the GPT of the disk at path with the device's logical
+// block size (gpt.ReadFile). A table on a disk larger than the one it was
+// written for is accepted (its backup is not at the end yet: first boot
+// moves it); a disk with only one valid copy of the table is not.
+func readGPT(ctx context.Context, path string) (*gpt.Table, error) {
+	return gpt.ReadFile(ctx, path)
 }

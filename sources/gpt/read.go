@@ -40,60 +40,116 @@ type header struct {
 	numEntries, entrySize, arrayCRC                    uint32
 }
 
-// Read reads and checks the partition table of a disk of sizeBytes bytes:
+// OneCopyError is returned by Read when only one copy of the table is
+// valid, or both are valid but disagree: a write of the table was cut
+// short, or one copy is damaged. Table is the copy to trust (the primary
+// when it is valid, else the backup in the disk's last block); writing it
+// back with Write repairs the disk. The error matches ErrInvalid and
+// unwraps to the problems of the other copy.
+type OneCopyError struct {
+	Table *Table
+	Used  string // "primary" or "backup"
+	Err   error  // what is wrong with the other copy
+}
+
+func (e *OneCopyError) Error() string {
+	return fmt.Sprintf("only the %s table is usable: %v", e.Used, e.Err)
+}
+
+func (e *OneCopyError) Unwrap() error { return e.Err }
+
+// Read reads and checks the partition table of a disk image of sizeBytes
+// bytes with 512-byte blocks. See ReadBlocks.
+func Read(ctx context.Context, r io.ReaderAt, sizeBytes int64) (*Table, error) {
+	return ReadBlocks(ctx, r, sizeBytes, SectorSize)
+}
+
+// ReadBlocks reads and checks the partition table of a disk of sizeBytes
+// bytes with logical blocks of blockSize bytes (512 or 4096): the
 // protective MBR, both headers and both entry arrays, and that the two
 // copies agree. Every problem found is reported (errors.Join of
 // *FieldError values).
-func Read(ctx context.Context, r io.ReaderAt, sizeBytes int64) (*Table, error) {
+//
+// The backup header is read where the primary header's AlternateLBA says.
+// That is the disk's last block, or an earlier block when the table was
+// written for a smaller disk (an image on a larger disk); the returned
+// Table says so (BackupMisplaced). Everything else is strict.
+//
+// When exactly one copy is valid, or both are valid but disagree, the
+// error is a *OneCopyError that carries the copy to trust.
+func ReadBlocks(ctx context.Context, r io.ReaderAt, sizeBytes int64, blockSize int) (*Table, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read GPT: %w", err)
 	}
-	if sizeBytes < MinDiskSectors*SectorSize {
-		return nil, &FieldError{"disk", "size", fmt.Sprintf("%d bytes, need at least %d", sizeBytes, MinDiskSectors*SectorSize)}
+	if err := CheckBlockSize(blockSize); err != nil {
+		return nil, fmt.Errorf("read GPT: %w", err)
 	}
-	sectors := uint64(sizeBytes / SectorSize)
-	var errs []error
+	bs := uint64(blockSize)
+	if sizeBytes < 0 || uint64(sizeBytes)/bs < minDiskBlocks(blockSize) {
+		return nil, &FieldError{"disk", "size", fmt.Sprintf("%d bytes, need at least %d blocks of %d bytes", sizeBytes, minDiskBlocks(blockSize), bs)}
+	}
+	d := disk{r: r, bs: bs, last: uint64(sizeBytes)/bs - 1}
 	mbr := make([]byte, SectorSize)
 	if _, err := r.ReadAt(mbr, 0); err != nil {
 		return nil, fmt.Errorf("read protective MBR: %w", err)
 	}
-	errs = append(errs, checkMBR(mbr)...)
+	mbrErrs := checkMBR(mbr)
 
-	ph, perrs, err := readHeader(r, 1, sectors, "primary header")
+	primary, ph, perrs, err := d.readCopy(1, "primary")
 	if err != nil {
 		return nil, err
 	}
-	errs = append(errs, perrs...)
-	var parts []Partition
+	var backup *Table
+	var berrs []error
 	if len(perrs) == 0 {
-		var eerrs []error
-		parts, eerrs, err = readEntries(r, ph, "primary")
-		if err != nil {
+		var bh header
+		if backup, bh, berrs, err = d.readCopy(primary.BackupLBA, "backup"); err != nil {
 			return nil, err
 		}
-		errs = append(errs, eerrs...)
-	}
-	// The backup header lives in the last sector; a valid primary header
-	// names it in AlternateLBA, which must be that sector anyway.
-	bh, berrs, err := readHeader(r, sectors-1, sectors, "backup header")
-	if err != nil {
-		return nil, err
-	}
-	errs = append(errs, berrs...)
-	if len(berrs) == 0 {
-		_, eerrs, err := readEntries(r, bh, "backup")
-		if err != nil {
-			return nil, err
+		if len(berrs) == 0 {
+			berrs = compareHeaders(ph, bh)
 		}
-		errs = append(errs, eerrs...)
-	}
-	if len(perrs) == 0 && len(berrs) == 0 {
-		errs = append(errs, compareHeaders(ph, bh)...)
-	}
-	if err := errors.Join(errs...); err != nil {
+	} else if backup, _, berrs, err = d.readCopy(d.last, "backup"); err != nil {
+		// Without a valid primary header, the backup can only be found
+		// where the specification puts it: in the last block.
 		return nil, err
 	}
-	return &Table{DiskGUID: ph.disk, Partitions: parts}, nil
+	switch {
+	case len(mbrErrs) == 0 && len(perrs) == 0 && len(berrs) == 0:
+		return primary, nil
+	case len(mbrErrs) > 0 || len(perrs) > 0 && len(berrs) > 0:
+		return nil, errors.Join(append(append(mbrErrs, perrs...), berrs...)...)
+	case len(perrs) > 0:
+		return nil, &OneCopyError{Table: backup, Used: "backup", Err: errors.Join(perrs...)}
+	default:
+		return nil, &OneCopyError{Table: primary, Used: "primary", Err: errors.Join(berrs...)}
+	}
+}
+
+// disk is a disk being read: its blocks and last LBA.
+type disk struct {
+	r    io.ReaderAt
+	bs   uint64
+	last uint64
+}
+
+// readCopy reads the header at lba and its entry array. The error return
+// is for I/O errors; problems with the copy are the []error.
+func (d disk) readCopy(lba uint64, which string) (*Table, header, []error, error) {
+	h, errs, err := d.readHeader(lba, which+" header")
+	if err != nil || len(errs) > 0 {
+		return nil, h, errs, err
+	}
+	parts, errs, err := d.readEntries(h, which)
+	if err != nil || len(errs) > 0 {
+		return nil, h, errs, err
+	}
+	t := &Table{DiskGUID: h.disk, Partitions: parts, BlockSize: int(d.bs), LastLBA: d.last,
+		FirstUsableLBA: h.firstUsable, LastUsableLBA: h.lastUsable, BackupLBA: h.alternate}
+	if lba != 1 {
+		t.BackupLBA = lba
+	}
+	return t, h, nil, nil
 }
 
 func checkMBR(b []byte) []error {
@@ -113,10 +169,10 @@ func checkMBR(b []byte) []error {
 	return errs
 }
 
-func readHeader(r io.ReaderAt, lba, sectors uint64, where string) (header, []error, error) {
+func (d disk) readHeader(lba uint64, where string) (header, []error, error) {
 	var h header
-	b := make([]byte, SectorSize)
-	if _, err := r.ReadAt(b, int64(lba)*SectorSize); err != nil {
+	b := make([]byte, d.bs)
+	if _, err := d.r.ReadAt(b, int64(lba*d.bs)); err != nil {
 		return h, nil, fmt.Errorf("read %s at LBA %d: %w", where, lba, err)
 	}
 	bad := func(field, format string, args ...any) []error {
@@ -129,8 +185,8 @@ func readHeader(r io.ReaderAt, lba, sectors uint64, where string) (header, []err
 		return h, bad("Revision", "%#08x, want major version 1", rev), nil
 	}
 	size := binary.LittleEndian.Uint32(b[12:])
-	if size < HeaderSize || size > SectorSize {
-		return h, bad("HeaderSize", "%d, want %d..%d", size, HeaderSize, SectorSize), nil
+	if size < HeaderSize || uint64(size) > d.bs {
+		return h, bad("HeaderSize", "%d, want %d..%d", size, HeaderSize, d.bs), nil
 	}
 	got := binary.LittleEndian.Uint32(b[16:])
 	c := bytes.Clone(b[:size])
@@ -149,15 +205,22 @@ func readHeader(r io.ReaderAt, lba, sectors uint64, where string) (header, []err
 	h.arrayCRC = binary.LittleEndian.Uint32(b[88:])
 
 	var errs []error
-	other := sectors - 1
-	if lba != 1 {
-		other = 1
+	// end is the block of the backup header: the primary names it, the
+	// backup is there itself. It may lie before the disk's last block.
+	end := lba
+	if lba == 1 {
+		end = h.alternate
+		switch {
+		case h.alternate > d.last:
+			errs = append(errs, bad("AlternateLBA", "%d, beyond the disk's last LBA %d (the disk is smaller than the table)", h.alternate, d.last)...)
+		case h.alternate < minDiskBlocks(int(d.bs))-1:
+			errs = append(errs, bad("AlternateLBA", "%d, want %d..%d", h.alternate, minDiskBlocks(int(d.bs))-1, d.last)...)
+		}
+	} else if h.alternate != 1 {
+		errs = append(errs, bad("AlternateLBA", "%d, want 1", h.alternate)...)
 	}
 	if h.my != lba {
 		errs = append(errs, bad("MyLBA", "%d, want %d", h.my, lba)...)
-	}
-	if h.alternate != other {
-		errs = append(errs, bad("AlternateLBA", "%d, want %d (disk has %d sectors)", h.alternate, other, sectors)...)
 	}
 	if h.entrySize < 128 || h.entrySize&(h.entrySize-1) != 0 {
 		errs = append(errs, bad("SizeOfPartitionEntry", "%d, want 128 or a larger power of two", h.entrySize)...)
@@ -169,23 +232,23 @@ func readHeader(r io.ReaderAt, lba, sectors uint64, where string) (header, []err
 	if len(errs) > 0 {
 		return h, errs, nil
 	}
-	arraySectors := (arrayBytes + SectorSize - 1) / SectorSize
-	if h.firstUsable > h.lastUsable+1 || h.lastUsable >= sectors-1 || h.firstUsable < 2 {
-		errs = append(errs, bad("FirstUsableLBA/LastUsableLBA", "%d..%d, want a range inside 2..%d", h.firstUsable, h.lastUsable, sectors-2)...)
+	arrayBlocks := (arrayBytes + d.bs - 1) / d.bs
+	if h.firstUsable > h.lastUsable+1 || h.lastUsable >= end || h.firstUsable < 2 {
+		errs = append(errs, bad("FirstUsableLBA/LastUsableLBA", "%d..%d, want a range inside 2..%d", h.firstUsable, h.lastUsable, end-1)...)
 	}
-	entriesEnd := h.entriesLBA + arraySectors // exclusive
+	entriesEnd := h.entriesLBA + arrayBlocks // exclusive
 	switch {
-	case h.entriesLBA < 2 || entriesEnd > sectors-1 || entriesEnd < h.entriesLBA:
-		errs = append(errs, bad("PartitionEntryLBA", "%d (+%d sectors) outside the disk's %d sectors", h.entriesLBA, arraySectors, sectors)...)
+	case h.entriesLBA < 2 || entriesEnd > end || entriesEnd < h.entriesLBA:
+		errs = append(errs, bad("PartitionEntryLBA", "%d (+%d blocks) outside blocks 2..%d", h.entriesLBA, arrayBlocks, end-1)...)
 	case h.entriesLBA <= h.lastUsable && entriesEnd > h.firstUsable:
 		errs = append(errs, bad("PartitionEntryLBA", "entries at %d..%d overlap usable range %d..%d", h.entriesLBA, entriesEnd-1, h.firstUsable, h.lastUsable)...)
 	}
 	return h, errs, nil
 }
 
-func readEntries(r io.ReaderAt, h header, which string) ([]Partition, []error, error) {
+func (d disk) readEntries(h header, which string) ([]Partition, []error, error) {
 	b := make([]byte, int(h.numEntries)*int(h.entrySize))
-	if _, err := r.ReadAt(b, int64(h.entriesLBA)*SectorSize); err != nil {
+	if _, err := d.r.ReadAt(b, int64(h.entriesLBA*d.bs)); err != nil {
 		return nil, nil, fmt.Errorf("read %s partition entries at LBA %d: %w", which, h.entriesLBA, err)
 	}
 	if got := crc32.ChecksumIEEE(b); got != h.arrayCRC {

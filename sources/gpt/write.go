@@ -9,44 +9,67 @@ import (
 	"unicode/utf16"
 )
 
-// Write writes t as the partition table of a disk of sizeBytes bytes: the
-// protective MBR entry and signature (bytes 440–511 of LBA 0), the primary
-// header and entry array (LBA 1–33) and the backup entry array and header
-// (the last 33 sectors). Nothing else is written, so the MBR boot code and
-// partition contents survive. sizeBytes must be a multiple of SectorSize.
+// Write writes t as the partition table of a disk of sizeBytes bytes with
+// t.BlockSize-byte blocks: the protective MBR entry and signature (bytes
+// 440–511 of LBA 0), the backup entry array and header (the last blocks)
+// and the primary header and entry array (LBA 1 on). Nothing else is
+// written, so the MBR boot code and partition contents survive.
+// sizeBytes must be a multiple of the block size.
+//
+// Order: the backup copy first, then (after a Sync when w has one) the
+// primary. A write cut short therefore leaves a disk that Read can use:
+// until the primary changes, the old primary and the backup it names are
+// intact (or the backup is stale, and the primary wins); once the primary
+// entries change, the new backup in the last block is complete. This holds
+// for a table written to a larger disk too, where the new backup lands
+// after the old one. Read reports the in-between states as *OneCopyError.
 func Write(ctx context.Context, w io.WriterAt, sizeBytes int64, t *Table) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write GPT: %w", err)
 	}
-	if sizeBytes%SectorSize != 0 || sizeBytes < 0 {
-		return fmt.Errorf("write GPT: disk size %d is not a multiple of %d", sizeBytes, SectorSize)
+	bs := t.blockSize()
+	if err := CheckBlockSize(bs); err != nil {
+		return fmt.Errorf("write GPT: %w", err)
 	}
-	sectors := uint64(sizeBytes / SectorSize)
-	if err := t.Validate(sectors); err != nil {
+	if sizeBytes%int64(bs) != 0 || sizeBytes < 0 {
+		return fmt.Errorf("write GPT: disk size %d is not a multiple of the block size %d", sizeBytes, bs)
+	}
+	blocks := uint64(sizeBytes) / uint64(bs)
+	if err := t.Validate(blocks); err != nil {
 		return fmt.Errorf("write GPT: invalid table: %w", err)
 	}
 	array := encodeEntries(t.Partitions)
 	arrayCRC := crc32.ChecksumIEEE(array)
-	lastLBA := sectors - 1
-	primary := encodeHeader(t.DiskGUID, 1, lastLBA, sectors, 2, arrayCRC)
-	backupArrayLBA := lastLBA - entryArraySectors
-	backup := encodeHeader(t.DiskGUID, lastLBA, 1, sectors, backupArrayLBA, arrayCRC)
+	lastLBA := blocks - 1
+	primary := encodeHeader(bs, t.DiskGUID, 1, lastLBA, blocks, 2, arrayCRC)
+	backupArrayLBA := lastLBA - arrayBytes/uint64(bs)
+	backup := encodeHeader(bs, t.DiskGUID, lastLBA, 1, blocks, backupArrayLBA, arrayCRC)
 
+	off := func(lba uint64) int64 { return int64(lba) * int64(bs) }
 	writes := []struct {
 		off  int64
 		data []byte
 		what string
 	}{
-		// Each copy's entries go before the header that carries their
-		// CRC, and the primary copy is complete before the backup is
-		// touched: a write cut short leaves at least one valid copy.
-		{440, encodeProtectiveMBR(sectors), "protective MBR"},
-		{2 * SectorSize, array, "primary partition entries"},
-		{SectorSize, primary, "primary GPT header"},
-		{int64(backupArrayLBA) * SectorSize, array, "backup partition entries"},
-		{int64(lastLBA) * SectorSize, backup, "backup GPT header"},
+		{440, encodeProtectiveMBR(blocks), "protective MBR"},
+		// Each copy's entries go before the header that carries their CRC.
+		{off(backupArrayLBA), array, "backup partition entries"},
+		{off(lastLBA), backup, "backup GPT header"},
+		{-1, nil, "backup table"}, // barrier
+		{off(2), array, "primary partition entries"},
+		{off(1), primary, "primary GPT header"},
+		{-1, nil, "partition table"},
 	}
+	syncer, _ := w.(interface{ Sync() error })
 	for _, wr := range writes {
+		if wr.off < 0 {
+			if syncer != nil {
+				if err := syncer.Sync(); err != nil {
+					return fmt.Errorf("sync %s: %w", wr.what, err)
+				}
+			}
+			continue
+		}
 		if _, err := w.WriteAt(wr.data, wr.off); err != nil {
 			return fmt.Errorf("write %s: %w", wr.what, err)
 		}
@@ -88,9 +111,9 @@ func chs(lba uint64) (cyl, head, sec byte) {
 	return byte(c), byte(h), byte(s) | byte(c>>8)<<6
 }
 
-func encodeHeader(disk GUID, my, alternate, sectors, entriesLBA uint64, arrayCRC uint32) []byte {
-	b := make([]byte, SectorSize)
-	first, last := usableRange(sectors)
+func encodeHeader(bs int, disk GUID, my, alternate, blocks, entriesLBA uint64, arrayCRC uint32) []byte {
+	b := make([]byte, bs)
+	first, last := UsableRange(blocks, bs)
 	copy(b[0:8], signature)
 	binary.LittleEndian.PutUint32(b[8:], revision1)
 	binary.LittleEndian.PutUint32(b[12:], HeaderSize)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -91,7 +90,7 @@ func resolve(ctx context.Context, o Options) (*location, error) {
 	}
 	defer f.Close()
 	if needGPT {
-		if table, err = readGPT(ctx, f); err != nil {
+		if table, err = gpt.ReadOpen(ctx, f); err != nil {
 			return nil, fmt.Errorf("read GPT of %s: %w", loc.disk, err)
 		}
 	}
@@ -111,7 +110,7 @@ func resolve(ctx context.Context, o Options) (*location, error) {
 			if !ok {
 				return nil, fmt.Errorf("find EFI system partition on %s: no partition of type %s", loc.disk, disklayout.TypeEFISystem)
 			}
-			esp = p.OffsetBytes()
+			esp, _ = table.Bytes(p)
 		}
 		off, err := bootstate.LocateEnv(ctx, f, esp)
 		if err != nil {
@@ -120,15 +119,6 @@ func resolve(ctx context.Context, o Options) (*location, error) {
 		loc.envOffset = off
 	}
 	return loc, nil
-}
-
-// readGPT reads the partition table of an open disk or image.
-func readGPT(ctx context.Context, f *os.File) (*gpt.Table, error) {
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return nil, fmt.Errorf("get size: %w", err)
-	}
-	return gpt.Read(ctx, f, size)
 }
 
 func findType(t *gpt.Table, typ gpt.GUID) (gpt.Partition, bool) {

@@ -271,16 +271,16 @@ func TestOffsetsAndErrors(t *testing.T) {
 	}
 }
 
-// TestDiscoverDisk finds the image through a fake /sys/class/block and /dev.
-func TestDiscoverDisk(t *testing.T) {
-	t.Parallel()
-	img := makeImage(t, bootstate.Initial())
+// fakeBlock makes a fake /sys/class/block and /dev: vda is img, vda3 its
+// partition, vdb a disk without a GPT, loop0 a virtual device.
+func fakeBlock(t *testing.T, img string) (sys, dev string) {
+	t.Helper()
 	other := filepath.Join(t.TempDir(), "blank.img")
 	if err := os.WriteFile(other, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	sys, dev := filepath.Join(root, "sys"), filepath.Join(root, "dev")
+	sys, dev = filepath.Join(root, "sys"), filepath.Join(root, "dev")
 	mk := func(path, content string) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -289,10 +289,10 @@ func TestDiscoverDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mk(filepath.Join(sys, "vda", "size"), fmt.Sprint((24<<20)/512)+"\n")
+	mk(filepath.Join(sys, "vda", "uevent"), "DEVNAME=vda\n")
 	mk(filepath.Join(sys, "vda3", "partition"), "3\n")
-	mk(filepath.Join(sys, "vdb", "size"), "2048\n")
-	mk(filepath.Join(sys, "loop0", "size"), "0\n")
+	mk(filepath.Join(sys, "vdb", "uevent"), "DEVNAME=vdb\n")
+	mk(filepath.Join(sys, "loop0", "uevent"), "DEVNAME=loop0\n")
 	if err := os.MkdirAll(dev, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -301,8 +301,34 @@ func TestDiscoverDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return sys, dev
+}
+
+// TestDiscoverDisk finds the image through a fake /sys/class/block and /dev.
+func TestDiscoverDisk(t *testing.T) {
+	t.Parallel()
+	sys, dev := fakeBlock(t, makeImage(t, bootstate.Initial()))
 	s := status(t, "--sys-block", sys, "--dev", dev, "--cmdline", cmdline(t, uuidBootB))
 	if s.Disk != filepath.Join(dev, "vda") || s.Booted == nil || *s.Booted != bootstate.BankB {
 		t.Fatalf("status with discovery = %+v, want disk %s booted B", s, filepath.Join(dev, "vda"))
+	}
+}
+
+// TestLargerDisk marks bank B successful on the image written to a larger
+// disk (its backup GPT is not at the end), found through the fake sysfs as
+// on a host.
+func TestLargerDisk(t *testing.T) {
+	t.Parallel()
+	img := makeImage(t, bootstate.State{A: bootstate.BankState{Priority: 1, Successful: true}, B: bootstate.BankState{Priority: 2}})
+	if err := os.Truncate(img, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	sys, dev := fakeBlock(t, img)
+	onB := cmdline(t, uuidBootB)
+	if code, _, errOut := partflip(t, "mark-successful-boot", "--sys-block", sys, "--dev", dev, "--cmdline", onB); code != 0 {
+		t.Fatalf("mark-successful-boot on the larger disk: exit %d: %s", code, errOut)
+	}
+	if s := status(t, "--sys-block", sys, "--dev", dev, "--cmdline", onB); !s.B.Successful || *s.Booted != bootstate.BankB {
+		t.Errorf("status after mark-successful-boot = %+v, want B booted and successful", s)
 	}
 }
