@@ -38,7 +38,7 @@ func Scan(ctx context.Context, sysBlockDir, devDir string) ([]Disk, error) {
 			return nil, err
 		}
 		name := e.Name()
-		if virtual(name) {
+		if Virtual(name) {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(sysBlockDir, name, "partition")); err == nil {
@@ -51,8 +51,9 @@ func Scan(ctx context.Context, sysBlockDir, devDir string) ([]Disk, error) {
 	return disks, nil
 }
 
-// virtual reports block devices that never hold the OS disk.
-func virtual(name string) bool {
+// Virtual reports block devices (by kernel name) that never hold the OS
+// disk or its data disk: loop, ram, zram, device-mapper, md, CD-ROM, nbd.
+func Virtual(name string) bool {
 	for _, p := range []string{"loop", "ram", "zram", "dm-", "md", "sr", "nbd"} {
 		if strings.HasPrefix(name, p) {
 			return true

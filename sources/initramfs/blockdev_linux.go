@@ -13,10 +13,17 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-os/petrel/sources/bootdisk"
+	"github.com/petrel-os/petrel/sources/gpt"
 )
 
 // ErrUnsupportedSpec is wrapped for device specs /init cannot resolve.
 var ErrUnsupportedSpec = errors.New("unsupported device spec")
+
+// ErrAmbiguous is wrapped when a PARTUUID= or PARTLABEL= spec matches more
+// than one partition where exactly one is required.
+var ErrAmbiguous = errors.New("ambiguous device spec")
 
 // errNotYet is wrapped while a device may still appear.
 var errNotYet = errors.New("device not present yet")
@@ -26,6 +33,12 @@ type node struct {
 	Path  string // path below the dev root, e.g. /dev/vda3
 	Major uint32
 	Minor uint32
+	// Disk is the kernel name of the whole disk that holds the partition
+	// ("vda"), or of the device itself when it is a whole disk; "" when
+	// not known.
+	Disk string
+	// Part is the partition's GPT entry when it was found through a GPT.
+	Part *gpt.Partition
 }
 
 // Dev is the major:minor form the kernel accepts in device-mapper tables.
@@ -34,9 +47,16 @@ func (n node) Dev() string { return fmt.Sprintf("%d:%d", n.Major, n.Minor) }
 // blockDevs resolves device specs against a sysfs tree and a /dev tree.
 // Production uses /sys and /dev; tests use a fake sysfs in a temporary
 // directory and disk image files in place of device nodes.
+//
+// PARTUUID= and PARTLABEL= specs must name exactly one partition. When
+// bootDisk is set (the disk that holds the verity root's partitions), a
+// spec is looked up there first and only if it matches nothing there on
+// the other disks; two matches in the scope searched are an error
+// (ErrAmbiguous) naming both devices.
 type blockDevs struct {
-	sys string // sysfs mount point
-	dev string // devtmpfs mount point
+	sys      string // sysfs mount point
+	dev      string // devtmpfs mount point
+	bootDisk string // kernel name of the boot disk, "" before it is known
 }
 
 var majorMinorRE = regexp.MustCompile(`^[0-9]+:[0-9]+$`)
@@ -45,6 +65,12 @@ var majorMinorRE = regexp.MustCompile(`^[0-9]+:[0-9]+$`)
 // block device that /init should resolve and wait for.
 func isDeviceSpec(s string) bool {
 	return strings.HasPrefix(s, "/dev/") || strings.HasPrefix(s, "PARTUUID=") || strings.HasPrefix(s, "PARTLABEL=") || majorMinorRE.MatchString(s)
+}
+
+// withBootDisk returns b with the boot disk set.
+func (b blockDevs) withBootDisk(disk string) blockDevs {
+	b.bootDisk = disk
+	return b
 }
 
 // wait resolves spec, retrying every interval until it resolves, a
@@ -87,7 +113,9 @@ func (b blockDevs) resolve(spec string) (node, error) {
 		if st.Mode&unix.S_IFMT != unix.S_IFBLK {
 			return node{}, fmt.Errorf("resolve %q: not a block device", spec)
 		}
-		return node{Path: spec, Major: unix.Major(st.Rdev), Minor: unix.Minor(st.Rdev)}, nil
+		n := node{Path: spec, Major: unix.Major(st.Rdev), Minor: unix.Minor(st.Rdev)}
+		n.Disk = b.diskOf(n.Dev())
+		return n, nil
 	case majorMinorRE.MatchString(spec):
 		name, err := b.nameOf(spec)
 		if err != nil {
@@ -97,7 +125,7 @@ func (b blockDevs) resolve(spec string) (node, error) {
 		if err != nil {
 			return node{}, err
 		}
-		return node{Path: "/dev/" + name, Major: ma, Minor: mi}, nil
+		return node{Path: "/dev/" + name, Major: ma, Minor: mi, Disk: b.diskOf(spec)}, nil
 	default:
 		return node{}, fmt.Errorf("%w: %q (expected PARTUUID=<guid>[/PARTNROFF=<n>], PARTLABEL=<name>, /dev/<name> or <major>:<minor>)", ErrUnsupportedSpec, spec)
 	}
@@ -126,6 +154,25 @@ type sysBlock struct {
 	dev       string // major:minor
 	partition int    // 0 for whole disks
 	parent    string // disk name, for partitions
+}
+
+// diskOf returns the kernel name of the whole disk that holds the device
+// majMin (the device itself for a whole disk), or "" if sysfs does not
+// list it.
+func (b blockDevs) diskOf(majMin string) string {
+	devs, err := b.list()
+	if err != nil {
+		return ""
+	}
+	for _, d := range devs {
+		if d.dev == majMin {
+			if d.partition != 0 {
+				return d.parent
+			}
+			return d.name
+		}
+	}
+	return ""
 }
 
 func (b blockDevs) list() ([]sysBlock, error) {
@@ -172,118 +219,135 @@ func (b blockDevs) resolvePartUUID(spec string) (node, error) {
 		}
 		offset = n
 	}
-	if len(guid) != 36 {
+	g, err := gpt.ParseGUID(strings.ToLower(guid))
+	if err != nil {
 		return node{}, fmt.Errorf("%w: %q: expected a 36-character GPT partition GUID", ErrUnsupportedSpec, spec)
 	}
-	return b.findPartition(spec, func(p gptPartition) bool { return sameGUID(p.UniqueID, guid) }, offset, false)
+	return b.findPartition(spec, func(p gpt.Partition) bool { return p.GUID == g }, offset)
 }
 
 // resolvePartLabel handles PARTLABEL=<name>: the partition whose GPT name
-// is name. A name on more than one disk is an error: which one is meant
-// cannot be told.
+// is name (exact, case sensitive).
 func (b blockDevs) resolvePartLabel(spec string) (node, error) {
 	name := strings.TrimPrefix(spec, "PARTLABEL=")
 	if name == "" {
 		return node{}, fmt.Errorf("%w: %q: expected a partition name after PARTLABEL=", ErrUnsupportedSpec, spec)
 	}
-	return b.findPartition(spec, func(p gptPartition) bool { return p.Name == name }, 0, true)
+	return b.findPartition(spec, func(p gpt.Partition) bool { return p.Name == name }, 0)
+}
+
+// match is a partition that a spec matched.
+type match struct {
+	disk string
+	part gpt.Partition
 }
 
 // findPartition reads the GPT of every whole disk and returns the
-// partition offset slots after the first entry that match accepts. With
-// unique, a match on a second disk is an error.
-func (b blockDevs) findPartition(spec string, match func(gptPartition) bool, offset int, unique bool) (node, error) {
+// partition offset slots after the one entry that match accepts: on the
+// boot disk if it has one, else on exactly one of the other disks (see
+// blockDevs).
+func (b blockDevs) findPartition(spec string, accept func(gpt.Partition) bool, offset int) (node, error) {
 	devs, err := b.list()
 	if err != nil {
 		return node{}, err
 	}
 	var problems []error
-	var found *node
-	var foundOn string
+	var onBoot, elsewhere []match
 	for _, d := range devs {
-		if d.partition != 0 || strings.HasPrefix(d.name, "dm-") || strings.HasPrefix(d.name, "loop") || strings.HasPrefix(d.name, "ram") {
+		if d.partition != 0 || bootdisk.Virtual(d.name) {
 			continue
 		}
-		parts, err := b.readDiskGPT(d.name)
+		t, err := b.readDiskGPT(d.name)
 		if err != nil {
-			if !errors.Is(err, ErrNoGPT) {
-				problems = append(problems, err)
-			}
+			problems = append(problems, err)
 			continue
 		}
-		for _, p := range parts {
-			if !match(p) {
+		for _, p := range t.Partitions {
+			if !accept(p) {
 				continue
 			}
-			if found != nil {
-				return node{}, fmt.Errorf("resolve %q: partitions on both %s and %s match", spec, foundOn, d.name)
+			if d.name == b.bootDisk {
+				onBoot = append(onBoot, match{d.name, p})
+			} else {
+				elsewhere = append(elsewhere, match{d.name, p})
 			}
-			want := p.Number + offset
-			var n *node
+		}
+	}
+	found, scope := onBoot, "on the boot disk "+b.bootDisk
+	switch {
+	case b.bootDisk == "":
+		found, scope = elsewhere, "on the disks"
+	case len(onBoot) == 0:
+		found, scope = elsewhere, "on the disks other than the boot disk "+b.bootDisk
+	}
+	switch len(found) {
+	case 0:
+		return node{}, fmt.Errorf("resolve %q: no disk has a GPT partition that matches: %w", spec, errors.Join(append(problems, errNotYet)...))
+	case 1:
+	default:
+		names := make([]string, len(found))
+		for i, m := range found {
+			names[i] = fmt.Sprintf("/dev/%s partition %d", m.disk, m.part.Number)
 			for _, c := range devs {
-				if c.parent == d.name && c.partition == want {
-					ma, mi, err := parseMajMin(c.dev)
-					if err != nil {
-						return node{}, fmt.Errorf("resolve %q: %s: %w", spec, c.name, err)
-					}
-					n = &node{Path: "/dev/" + c.name, Major: ma, Minor: mi}
+				if c.parent == m.disk && c.partition == m.part.Number {
+					names[i] = "/dev/" + c.name
 				}
 			}
-			if n == nil {
-				return node{}, fmt.Errorf("resolve %q: partition %d of %s: %w", spec, want, d.name, errNotYet)
+		}
+		return node{}, fmt.Errorf("%w: %q matches %s %s; it must name exactly one partition", ErrAmbiguous, spec, scope, strings.Join(names, " and "))
+	}
+	m := found[0]
+	want := m.part.Number + offset
+	for _, c := range devs {
+		if c.parent == m.disk && c.partition == want {
+			ma, mi, err := parseMajMin(c.dev)
+			if err != nil {
+				return node{}, fmt.Errorf("resolve %q: %s: %w", spec, c.name, err)
 			}
-			if !unique {
-				return *n, nil
+			n := node{Path: "/dev/" + c.name, Major: ma, Minor: mi, Disk: m.disk}
+			if offset == 0 {
+				n.Part = &m.part
 			}
-			found, foundOn = n, d.name
-			break
+			return n, nil
 		}
 	}
-	if found != nil {
-		return *found, nil
-	}
-	return node{}, fmt.Errorf("resolve %q: no disk has a GPT partition that matches: %w", spec, errors.Join(append(problems, errNotYet)...))
+	return node{}, fmt.Errorf("resolve %q: partition %d of %s: %w", spec, want, m.disk, errNotYet)
 }
 
-func (b blockDevs) readDiskGPT(disk string) ([]gptPartition, error) {
-	bs := 512
-	if v, err := os.ReadFile(filepath.Join(b.sys, "block", disk, "queue/logical_block_size")); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(v))); err == nil {
-			bs = n
-		}
-	}
+// readDiskGPT reads the partition table of a whole disk with its logical
+// block size. A disk with one usable copy of the table (a table write cut
+// short) is read from that copy: the boot that follows repairs it
+// (growDisk).
+func (b blockDevs) readDiskGPT(disk string) (*gpt.Table, error) {
 	p := filepath.Join(b.dev, disk)
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("open disk %q: %w", p, err)
+	t, err := gpt.ReadFile(context.Background(), p)
+	var one *gpt.OneCopyError
+	if errors.As(err, &one) {
+		return one.Table, nil
 	}
-	defer f.Close()
-	size, err := f.Seek(0, 2)
-	if err != nil {
-		return nil, fmt.Errorf("size disk %q: %w", p, err)
-	}
-	parts, err := readGPT(f, bs, size)
-	if err != nil {
-		return nil, fmt.Errorf("read partition table of %q: %w", p, err)
-	}
-	return parts, nil
+	return t, err
 }
 
 // rewriteTable replaces every device spec in a target's parameters with
-// major:minor, waiting for each device to appear.
-func (b blockDevs) rewriteTable(ctx context.Context, params string, timeout time.Duration) (string, error) {
+// major:minor, waiting for each device to appear. It also returns the
+// disks that hold the devices, in the order of the parameters.
+func (b blockDevs) rewriteTable(ctx context.Context, params string, timeout time.Duration) (string, []string, error) {
 	f := strings.Fields(params)
+	var disks []string
 	for i, w := range f {
 		if !isDeviceSpec(w) {
 			continue
 		}
 		n, err := b.wait(ctx, w, timeout)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		f[i] = n.Dev()
+		if n.Disk != "" {
+			disks = append(disks, n.Disk)
+		}
 	}
-	return strings.Join(f, " "), nil
+	return strings.Join(f, " "), disks, nil
 }
 
 // parseMajMin parses "major:minor".

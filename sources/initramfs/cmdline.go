@@ -61,20 +61,28 @@ func parseMount(v string) (Mount, error) {
 // ParseCmdline parses the contents of /proc/cmdline. Words are separated by
 // white space; double quotes group words and are removed, as the kernel's
 // own parser does for `dm-mod.create="..."` and `"dm-mod.create=..."`. Every
-// word after a lone "--" is an argument for init. Later parameters override
-// earlier ones.
+// word after a lone "--" is an argument for init. root= and dm-mod.create=
+// may appear at most once each: which of two the kernel or another reader
+// would take cannot be told, so a second one is refused. For the other
+// parameters a later one overrides an earlier one.
 func ParseCmdline(s string) (Cmdline, error) {
 	words, err := splitCmdline(s)
 	if err != nil {
 		return Cmdline{}, err
 	}
 	var c Cmdline
+	seen := map[string]int{}
 	for i, w := range words {
 		if w == "--" {
 			c.InitArgs = append([]string{}, words[i+1:]...)
 			break
 		}
 		key, val, _ := strings.Cut(w, "=")
+		if key == "dm-mod.create" || key == "root" {
+			if seen[key]++; seen[key] == 2 {
+				return Cmdline{}, fmt.Errorf("%w: %s= given more than once; exactly one is accepted, so that the root cannot be swapped by a later parameter", ErrCmdline, key)
+			}
+		}
 		switch key {
 		case "dm-mod.create":
 			c.DMCreate = val

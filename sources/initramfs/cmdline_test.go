@@ -26,8 +26,13 @@ func TestParseCmdline(t *testing.T) {
 		},
 		{
 			name: "later wins, no init args",
-			in:   "root=/dev/vda3 root=/dev/vda4 --",
-			want: Cmdline{Root: "/dev/vda4", InitArgs: []string{}},
+			in:   "rootfstype=ext4 rootfstype=erofs --",
+			want: Cmdline{RootFSType: "erofs", InitArgs: []string{}},
+		},
+		{
+			name: "a second root= after -- is an init argument",
+			in:   "root=/dev/dm-0 -- root=/dev/vda4",
+			want: Cmdline{Root: "/dev/dm-0", InitArgs: []string{"root=/dev/vda4"}},
 		},
 		{name: "empty", in: "", want: Cmdline{}},
 		{
@@ -47,6 +52,18 @@ func TestParseCmdline(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("ParseCmdline(%q) =\n%+v\nwant\n%+v", tt.in, got, tt.want)
+			}
+		})
+	}
+	for _, tt := range []struct{ name, in, want string }{
+		{"duplicate root=", `dm-mod.create="` + table + `" root=/dev/dm-0 root=/dev/vda4`, "root= given more than once"},
+		{"duplicate root= before dm-mod.create=", `root=/dev/dm-0 root=/dev/dm-0 dm-mod.create="` + table + `"`, "root= given more than once"},
+		{"duplicate dm-mod.create=", `dm-mod.create="` + table + `" root=/dev/dm-0 "dm-mod.create=evil,,,ro,0 8 linear /dev/vda4 0"`, "dm-mod.create= given more than once"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseCmdline(tt.in)
+			if !errors.Is(err, ErrCmdline) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseCmdline(%q) error = %v, want ErrCmdline with %q", tt.in, err, tt.want)
 			}
 		})
 	}

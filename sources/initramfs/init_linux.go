@@ -73,6 +73,10 @@ func run(ctx context.Context, con console) error {
 	if err != nil {
 		return err
 	}
+	dev, err := verityDevice(cl)
+	if err != nil {
+		return err
+	}
 	res, err := loadModules(ctx, ModulesOrderPath)
 	if err != nil {
 		return err
@@ -84,14 +88,15 @@ func run(ctx context.Context, con console) error {
 	con.printf("%s", msg)
 
 	bd := blockDevs{sys: "/sys", dev: "/dev"}
-	created, err := createDevices(ctx, con, bd, cl.DMCreate)
+	info, bootDisk, err := createRoot(ctx, con, bd, dev)
 	if err != nil {
 		return err
 	}
-	rootDev, err := rootDevice(ctx, bd, cl.Root, created)
+	rootDev, err := rootNode(cl.Root, dev.Name, info.Minor)
 	if err != nil {
 		return err
 	}
+	bd = bd.withBootDisk(bootDisk)
 	fstype, err := mountRoot(rootDev, cl.RootFSType, cl.RootFlags)
 	if err != nil {
 		return err
@@ -131,57 +136,50 @@ func mountEarly() error {
 	return nil
 }
 
-// createDevices creates every device of a dm-mod.create= value and returns
-// them by name.
-func createDevices(ctx context.Context, con console, bd blockDevs, spec string) (map[string]dm.Info, error) {
-	created := map[string]dm.Info{}
-	if spec == "" {
-		return created, nil
-	}
-	devs, err := dm.ParseCreate(spec)
-	if err != nil {
-		return nil, fmt.Errorf("parse dm-mod.create=: %w", err)
-	}
+// createRoot creates the verity root device d and returns it and the
+// kernel name of the boot disk: the disk that holds its data device.
+func createRoot(ctx context.Context, con console, bd blockDevs, d dm.Device) (dm.Info, string, error) {
 	if err := waitPath(ctx, dm.ControlPath, deviceTimeout); err != nil {
-		return nil, err
+		return dm.Info{}, "", err
 	}
 	ctl, err := dm.OpenControl(ctx, dm.ControlPath)
 	if err != nil {
-		return nil, err
+		return dm.Info{}, "", err
 	}
 	defer ctl.Close()
-	for _, d := range devs {
-		for i, t := range d.Targets {
-			p, err := bd.rewriteTable(ctx, t.Params, deviceTimeout)
-			if err != nil {
-				return nil, fmt.Errorf("resolve devices of %q table %d: %w", d.Name, i+1, err)
-			}
-			d.Targets[i].Params = p
-		}
-		info, err := ctl.Create(ctx, d)
+	bootDisk := ""
+	for i, t := range d.Targets {
+		p, disks, err := bd.rewriteTable(ctx, t.Params, deviceTimeout)
 		if err != nil {
-			return nil, err
+			return dm.Info{}, "", fmt.Errorf("resolve devices of %q table %d: %w", d.Name, i+1, err)
 		}
-		created[d.Name] = info
-		if _, err := bd.wait(ctx, info.Path(), deviceTimeout); err != nil {
-			return nil, err
+		if bootDisk == "" && len(disks) > 0 {
+			bootDisk = disks[0]
 		}
-		st, err := ctl.Status(ctx, d.Name)
-		if err != nil {
-			return nil, err
-		}
-		var status []string
-		for _, s := range st {
-			status = append(status, s.Type+" "+s.Params)
-		}
-		mode := "rw"
-		if d.ReadOnly {
-			mode = "ro"
-		}
-		con.printf("created device-mapper device %s (%s, %d:%d, %s)%s, status %q",
-			d.Name, info.Path(), info.Major, info.Minor, mode, rootHashNote(d), strings.Join(status, "; "))
+		d.Targets[i].Params = p
 	}
-	return created, nil
+	info, err := ctl.Create(ctx, d)
+	if err != nil {
+		return dm.Info{}, "", err
+	}
+	if _, err := bd.wait(ctx, info.Path(), deviceTimeout); err != nil {
+		return dm.Info{}, "", err
+	}
+	st, err := ctl.Status(ctx, d.Name)
+	if err != nil {
+		return dm.Info{}, "", err
+	}
+	var status []string
+	for _, s := range st {
+		status = append(status, s.Type+" "+s.Params)
+	}
+	con.printf("created device-mapper device %s (%s, %d:%d, ro)%s, status %q",
+		d.Name, info.Path(), info.Major, info.Minor, rootHashNote(d), strings.Join(status, "; "))
+	if bootDisk == "" {
+		return dm.Info{}, "", fmt.Errorf("find the boot disk: no disk in sysfs holds the devices of %q", d.Name)
+	}
+	con.printf("boot disk /dev/%s (holds the verity root's partitions)", bootDisk)
+	return info, bootDisk, nil
 }
 
 // rootHashNote names the root hash of the first verity target.
@@ -193,32 +191,6 @@ func rootHashNote(d dm.Device) string {
 		}
 	}
 	return ""
-}
-
-// rootDevice works out which block device to mount: root= if given
-// (/dev/mapper/<name> maps to a device created above), else the first
-// device created.
-func rootDevice(ctx context.Context, bd blockDevs, root string, created map[string]dm.Info) (string, error) {
-	if name, ok := strings.CutPrefix(root, "/dev/mapper/"); ok {
-		info, ok := created[name]
-		if !ok {
-			return "", fmt.Errorf("root=%s: no device-mapper device %q was created by dm-mod.create=", root, name)
-		}
-		return info.Path(), nil
-	}
-	if root == "" {
-		if len(created) != 1 {
-			return "", fmt.Errorf("no root= on the kernel command line and %d device-mapper devices to choose from", len(created))
-		}
-		for _, info := range created {
-			return info.Path(), nil
-		}
-	}
-	n, err := bd.wait(ctx, root, deviceTimeout)
-	if err != nil {
-		return "", fmt.Errorf("find root device: %w", err)
-	}
-	return n.Path, nil
 }
 
 // mountRoot mounts dev read-only on NewRoot, trying the given file system
