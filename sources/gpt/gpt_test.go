@@ -13,6 +13,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/powercut"
 )
 
 // memDisk is an in-memory io.ReaderAt/io.WriterAt.
@@ -357,67 +359,6 @@ func TestReadLargerDisk(t *testing.T) {
 	}
 }
 
-// cutDisk records writes and syncs, so that a power cut can be replayed:
-// every write before the last sync, plus any subset of those after it.
-type cutDisk struct {
-	memDisk
-	writes []cutWrite
-	epoch  int
-}
-
-type cutWrite struct {
-	off   int64
-	data  []byte
-	epoch int // syncs before this write
-}
-
-func (c *cutDisk) WriteAt(p []byte, off int64) (int, error) {
-	c.writes = append(c.writes, cutWrite{off, bytes.Clone(p), c.epoch})
-	return c.memDisk.WriteAt(p, off)
-}
-
-func (c *cutDisk) Sync() error { c.epoch++; return nil }
-
-// cut is the disk after a power cut: every write of the epochs before
-// epoch, then some (open) of the writes of epoch, in any order.
-type cut struct {
-	name  string
-	epoch int
-	open  int // writes of epoch applied
-	b     []byte
-}
-
-// cuts returns every power cut of the recorded writes on top of base.
-func (c *cutDisk) cuts(base []byte) []cut {
-	var out []cut
-	for e := 0; e <= c.epoch; e++ {
-		var done, open []cutWrite
-		for _, w := range c.writes {
-			switch {
-			case w.epoch < e:
-				done = append(done, w)
-			case w.epoch == e:
-				open = append(open, w)
-			}
-		}
-		for mask := 0; mask < 1<<len(open); mask++ {
-			ct := cut{name: fmt.Sprintf("epoch %d", e), epoch: e, b: bytes.Clone(base)}
-			for _, w := range done {
-				copy(ct.b[w.off:], w.data)
-			}
-			for i, w := range open {
-				if mask&(1<<i) != 0 {
-					copy(ct.b[w.off:], w.data)
-					ct.name += fmt.Sprintf(" +write@%d", w.off)
-					ct.open++
-				}
-			}
-			out = append(out, ct)
-		}
-	}
-	return out
-}
-
 // TestWriteCrashSafe rewrites a table on a larger disk (relocating the
 // backup and growing the last partition, in one Write) and replays a power
 // cut at every point: Read must always offer either the old or the new
@@ -441,32 +382,32 @@ func TestWriteCrashSafe(t *testing.T) {
 				}
 				// Partition 2 (index 1 in Number order) is the last one on the disk.
 				_, grown.Partitions[1].LastLBA = UsableRange(uint64(size)/uint64(bs), bs)
-				c := &cutDisk{memDisk: memDisk{b: bytes.Clone(big.b)}}
+				c := powercut.New(big.b)
 				if err := Write(ctx, c, size, grown); err != nil {
 					t.Fatal(err)
 				}
 				lastOld, lastNew := old.Partitions[2].LastLBA, grown.Partitions[1].LastLBA
-				if c.epoch != 2 {
-					t.Fatalf("Write synced %d times, want 2 (after the backup, at the end)", c.epoch)
+				if c.Syncs() != 2 {
+					t.Fatalf("Write synced %d times, want 2 (after the backup, at the end)", c.Syncs())
 				}
-				for _, ct := range c.cuts(big.b) {
-					tab, err := ReadBlocks(ctx, &memDisk{b: ct.b}, size, bs)
+				for _, ct := range c.States() {
+					tab, err := ReadBlocks(ctx, &memDisk{b: ct.Bytes}, size, bs)
 					var one *OneCopyError
 					if errors.As(err, &one) {
 						tab, err = one.Table, nil
 					}
 					if err != nil {
-						t.Errorf("%s: no usable table: %v", ct.name, err)
+						t.Errorf("%s: no usable table: %v", ct.Name, err)
 						continue
 					}
 					// Before the barrier the old primary rules; once a
 					// primary write lands, the complete new backup does.
 					want := lastOld
-					if ct.epoch == 2 || ct.epoch == 1 && ct.open > 0 {
+					if ct.Epoch == 2 || ct.Epoch == 1 && ct.Pending > 0 {
 						want = lastNew
 					}
 					if p, _ := tab.Partition(2); p.LastLBA != want {
-						t.Errorf("%s: partition 2 ends at %d, want %d (old %d, new %d)", ct.name, p.LastLBA, want, lastOld, lastNew)
+						t.Errorf("%s: partition 2 ends at %d, want %d (old %d, new %d)", ct.Name, p.LastLBA, want, lastOld, lastNew)
 					}
 				}
 				if final, err := ReadBlocks(ctx, c, size, bs); err != nil || final.BackupMisplaced() {

@@ -97,6 +97,7 @@ func run(ctx context.Context, con console) error {
 		return err
 	}
 	bd = bd.withBootDisk(bootDisk)
+	fixBootDisk(ctx, con, bd)
 	fstype, err := mountRoot(rootDev, cl.RootFSType, cl.RootFlags)
 	if err != nil {
 		return err

@@ -39,11 +39,14 @@ func mountFlags(options string) (uintptr, string) {
 // devices once they appear (waiting up to deviceTimeout), bind sources
 // after creating them. Mount points missing in root are created, which
 // works where the parent is writable (a data partition mounted earlier).
+// A device whose partition has one of DATA's fixed GUIDs is grown to the
+// end of its disk before it is mounted and its file system after.
 func mountAll(ctx context.Context, con console, bd blockDevs, root string, mounts []Mount) error {
 	for _, m := range mounts {
 		target := filepath.Join(root, m.Target)
 		flags, data := mountFlags(m.Options)
 		src, fstype := "", m.FSType
+		var grow *dataGrowth
 		if m.FSType == "bind" {
 			src, fstype, flags = filepath.Join(root, m.Source), "", unix.MS_BIND
 			if err := os.MkdirAll(src, 0o755); err != nil {
@@ -55,6 +58,9 @@ func mountAll(ctx context.Context, con console, bd blockDevs, root string, mount
 				return fmt.Errorf("find device for %s: %w", m.Target, err)
 			}
 			src = filepath.Join(bd.dev, strings.TrimPrefix(n.Path, "/dev/"))
+			if n.Part != nil && isData(n.Part.GUID) {
+				grow = growDataPartition(ctx, con, bd, n)
+			}
 		}
 		if err := os.MkdirAll(target, 0o755); err != nil {
 			return fmt.Errorf("create mount point %s: %w", m.Target, err)
@@ -63,6 +69,9 @@ func mountAll(ctx context.Context, con console, bd blockDevs, root string, mount
 			return fmt.Errorf("mount %s (%s) on %s: %w", m.Source, src, m.Target, err)
 		}
 		con.printf("mounted %s (%s) on %s (%s)", m.Source, src, m.Target, m.FSType)
+		if grow != nil {
+			grow.growDataFS(con, target, m.Target)
+		}
 	}
 	return nil
 }
