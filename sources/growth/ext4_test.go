@@ -111,3 +111,46 @@ func FuzzParseExt4Size(f *testing.F) {
 		}
 	})
 }
+
+// TestResizeTarget checks where the kernel's online resize would stop for
+// the DATA file system of the image (1 GiB, 4 KiB blocks: 8 groups of
+// 32768 blocks, 512 inode table blocks each): a last group too small for
+// its metadata is left out.
+func TestResizeTarget(t *testing.T) {
+	f, err := os.Open(mkfs(t, 1<<20, "-b", "4096", "-m", "0", "-O", "64bit,sparse_super,resize_inode"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := ReadExt4Size(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Blocks != 262144 || s.inodeTableBlks != 512 || s.blocksPerGroup != 32768 {
+		t.Fatalf("superblock = %+v, want 262144 blocks, 32768 per group, 512 inode table blocks per group", s)
+	}
+	const bs = 4096
+	for _, tt := range []struct {
+		name string
+		part int64 // blocks
+		want uint64
+	}{
+		{"partition as large as the file system", 262144, 262144},
+		{"the image's 1 MiB gap: group 8 too small", 262144 + 255, 262144},
+		{"group 8 just too small", 262144 + 515, 262144},
+		{"group 8 large enough", 262144 + 516, 262144 + 516},
+		// Group 9 holds a superblock backup: 1 + 1 descriptor block + the
+		// reserved GDT blocks count too.
+		{"group 9 too small for its backup", 9*32768 + 516, 9 * 32768},
+		{"group 9 just too small", 9*32768 + 517 + int64(s.reservedGDT), 9 * 32768},
+		{"group 9 large enough", 9*32768 + 518 + int64(s.reservedGDT), 9*32768 + 518 + s.reservedGDT},
+		{"9218 MiB: group 72 has 512 blocks, too few", 9218 * 256, 72 * 32768},
+		{"9220 MiB", 9220 * 256, 9220 * 256},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.ResizeTarget(tt.part * bs); got != tt.want {
+				t.Errorf("ResizeTarget(%d blocks) = %d, want %d", tt.part, got, tt.want)
+			}
+		})
+	}
+}

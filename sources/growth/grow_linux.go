@@ -94,9 +94,10 @@ func (r FSReport) Grown() bool { return r.After.Blocks > r.Before.Blocks }
 
 // GrowFileSystem grows the ext4 file system on partPath, mounted at
 // mountpoint, to the whole partition as the kernel knows it, if it is
-// smaller. ext4 may stop short of the end by less than one block group
-// when the last group would be too small for its metadata; GrowFileSystem
-// then leaves it so (and asks again, harmlessly, on the next call).
+// smaller. It stops where the kernel's resize stops (Ext4Size.ResizeTarget:
+// short of the end by less than one block group when the last group would
+// be too small for its metadata) and does nothing when the file system is
+// already there.
 func GrowFileSystem(partPath, mountpoint string) (r FSReport, err error) {
 	f, err := os.Open(partPath)
 	if err != nil {
@@ -110,7 +111,7 @@ func GrowFileSystem(partPath, mountpoint string) (r FSReport, err error) {
 	if r.PartitionBytes, err = f.Seek(0, io.SeekEnd); err != nil {
 		return r, fmt.Errorf("find size of %s: %w", partPath, err)
 	}
-	want := uint64(r.PartitionBytes) / uint64(r.Before.BlockSize)
+	want := r.Before.ResizeTarget(r.PartitionBytes)
 	if want <= r.Before.Blocks {
 		return r, nil
 	}

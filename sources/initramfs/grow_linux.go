@@ -2,6 +2,7 @@ package initramfs
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -20,8 +21,13 @@ func isData(g gpt.GUID) bool {
 	return g == disklayout.DataPreferredGUID || g == disklayout.DataFallbackGUID
 }
 
-// mib formats a byte count in MiB, rounded down.
-func mib(n int64) int64 { return n >> 20 }
+// mib formats a byte count in MiB: whole, or with two decimals.
+func mib(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+}
 
 // fixBootDisk repairs the boot disk's GPT (one usable copy) and moves its
 // backup to the end of a disk larger than the image.
@@ -43,7 +49,7 @@ func printTableFix(con console, disk string, fix growth.TableFix) {
 		con.printf("repaired the %s GPT of %s from the %s copy (%v)", fix.Repaired, disk, other, fix.Problem)
 	}
 	if fix.BackupFrom != fix.BackupTo {
-		con.printf("moved the backup GPT of %s from LBA %d to LBA %d, the end of the disk (%d MiB more than the image)",
+		con.printf("moved the backup GPT of %s from LBA %d to LBA %d, the end of the disk (%s more than the image)",
 			disk, fix.BackupFrom, fix.BackupTo, mib(int64(fix.BackupTo-fix.BackupFrom)*int64(fix.BlockSize)))
 	}
 }
@@ -67,9 +73,9 @@ func growDataPartition(ctx context.Context, con console, bd blockDevs, n node) *
 	printTableFix(con, disk, r.Table)
 	switch {
 	case r.Part.Grown():
-		con.printf("grew DATA (%s) from %d MiB to %d MiB", g.dev, mib(r.Part.OldBytes()), mib(r.Part.NewBytes()))
+		con.printf("grew DATA (%s) from %s to %s", g.dev, mib(r.Part.OldBytes()), mib(r.Part.NewBytes()))
 	case r.KernelResized:
-		con.printf("told the kernel that DATA (%s) is %d MiB", g.dev, mib(r.Part.NewBytes()))
+		con.printf("told the kernel that DATA (%s) is %s", g.dev, mib(r.Part.NewBytes()))
 	}
 	if err != nil {
 		con.printf("could not grow DATA (%s): %v; booting on with its current size", g.dev, err)
@@ -86,9 +92,9 @@ func (g *dataGrowth) growDataFS(con console, target, mountPoint string) {
 	case err != nil:
 		con.printf("could not grow the file system on %s (%s): %v; booting on with its current size", mountPoint, g.dev, err)
 	case fs.Grown():
-		con.printf("grew the file system on %s (%s) from %d MiB to %d MiB", mountPoint, g.dev, mib(fs.Before.Bytes()), mib(fs.After.Bytes()))
+		con.printf("grew the file system on %s (%s) from %s to %s", mountPoint, g.dev, mib(fs.Before.Bytes()), mib(fs.After.Bytes()))
 	case !g.err && !g.part.Table.Changed() && !g.part.Part.Grown() && !g.part.KernelResized:
-		con.printf("DATA (%s) fills its disk (%d MiB) and its file system on %s is %d MiB: nothing to grow",
+		con.printf("nothing to grow: DATA (%s, %s) ends at the end of its disk and its file system on %s (%s) fills it",
 			g.dev, mib(fs.PartitionBytes), mountPoint, mib(fs.After.Bytes()))
 	}
 }

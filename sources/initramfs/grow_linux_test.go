@@ -40,7 +40,7 @@ func TestGrowDataPartition(t *testing.T) {
 	g := growDataPartition(ctx, con, b, n)
 	want := []string{
 		"petrel-init: moved the backup GPT of /dev/vda from LBA 16383 to LBA 65535, the end of the disk (24 MiB more than the image)",
-		"petrel-init: grew DATA (/dev/vda2) from 5 MiB to 29 MiB",
+		"petrel-init: grew DATA (/dev/vda2) from 5.98 MiB to 29.98 MiB",
 		// 32 MiB less the first 2 MiB and the 33-block backup table.
 		"petrel-init: could not grow DATA (/dev/vda2): resize partition 2 of " + filepath.Join(b.dev, "vda") + " to 31440384 bytes (BLKPG_RESIZE_PARTITION): inappropriate ioctl for device; booting on with its current size",
 	}
