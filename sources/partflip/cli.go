@@ -25,6 +25,9 @@ type app struct {
 	opts   Options
 	stdout io.Writer
 	log    *slog.Logger
+	// Test seams: held runs between the read and the write of a
+	// transition, lockWaiting when the disk lock is held elsewhere.
+	held, lockWaiting func()
 }
 
 func (a *app) rootCmd() *cobra.Command {
@@ -161,7 +164,15 @@ func (a *app) transitionCmd(use, short string, fn func(bootstate.State, bootstat
 				return err
 			}
 			defer f.Close()
+			// Transitions read, change and write the one sector: two at
+			// once would lose one of the changes.
+			if err := lockDisk(ctx, f, a.lockWaiting); err != nil {
+				return fmt.Errorf("%s: %w", use, err)
+			}
 			before, after, err := bootstate.Update(ctx, f, loc.envOffset, func(s bootstate.State) (bootstate.State, error) {
+				if a.held != nil {
+					a.held()
+				}
 				return fn(s, loc.booted)
 			})
 			if err != nil {

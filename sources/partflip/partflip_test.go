@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/petrel-os/petrel/sources/bootstate"
+	"github.com/petrel-os/petrel/sources/cli"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -330,5 +333,52 @@ func TestLargerDisk(t *testing.T) {
 	}
 	if s := status(t, "--sys-block", sys, "--dev", dev, "--cmdline", onB); !s.B.Successful || *s.Booted != bootstate.BankB {
 		t.Errorf("status after mark-successful-boot = %+v, want B booted and successful", s)
+	}
+}
+
+// TestConcurrentTransitions runs two transitions at once on one disk:
+// mark-successful-boot (A ok=1) is held between its read and its write
+// until mark-inactive-valid (B tries=1) is either done or waiting for the
+// disk lock. Both changes must be in the grubenv afterwards; without the
+// lock the held one would write back the state it read and lose B's try.
+func TestConcurrentTransitions(t *testing.T) {
+	t.Parallel()
+	img := makeImage(t, bootstate.State{A: bootstate.BankState{Priority: 1}})
+	ctx := context.Background()
+	run := func(a *app, args ...string) <-chan string {
+		done := make(chan string, 1)
+		go func() {
+			var out, errOut bytes.Buffer
+			a.stdout = &out
+			a.log = slog.New(slog.NewTextHandler(&errOut, nil))
+			if code := cli.Run(ctx, a.rootCmd(), args, &out, &errOut); code != 0 {
+				done <- fmt.Sprintf("partflip %v: exit %d: %s", args, code, errOut.String())
+			}
+			close(done)
+		}()
+		return done
+	}
+	read, secondWaits, secondEnded := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	first := &app{opts: DefaultOptions(), held: func() {
+		close(read)
+		select {
+		case <-secondWaits:
+		case <-secondEnded:
+		case <-time.After(20 * time.Second):
+		}
+	}}
+	firstDone := run(first, "mark-successful-boot", "--disk", img, "--booted", "A")
+	<-read
+	second := run(&app{opts: DefaultOptions(), lockWaiting: func() { close(secondWaits) }}, "mark-inactive-valid", "--disk", img, "--booted", "A")
+	if msg, ok := <-second; ok {
+		t.Error(msg)
+	}
+	close(secondEnded)
+	if msg, ok := <-firstDone; ok {
+		t.Error(msg)
+	}
+	s := status(t, "--disk", img, "--booted", "A")
+	if !s.A.Successful || s.B.TriesLeft != 1 {
+		t.Errorf("state after two concurrent transitions = A %+v, B %+v; want A successful and B with one try", s.A, s.B)
 	}
 }
