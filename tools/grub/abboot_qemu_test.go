@@ -130,3 +130,70 @@ func TestABBootQEMU(t *testing.T) {
 		t.Logf("step %d %s: %s booted %s; state %+v -> %+v", i, step.name, step.fw, m[1], before, after)
 	}
 }
+
+// TestOutOfRangeTriesQEMU boots a disk whose grubenv gives the new bank B
+// (priority 2, not successful) a tries value the script's ladder cannot
+// count down: 16, or "x". GRUB must treat it as 0, so B is not bootable
+// and A (priority 1, successful) boots, and the block is left as it was.
+// Counting down from 16 is impossible, so without that rule B would boot
+// on every start with "tries left now 16".
+func TestOutOfRangeTriesQEMU(t *testing.T) {
+	ctx := context.Background()
+	var b Builder
+	l := DefaultLayout()
+	l.FailDelay = 1
+	efi, err := b.EFI(ctx, l)
+	if err != nil {
+		t.Fatalf("build EFI image: %v", err)
+	}
+	bios, err := b.BIOS(ctx, l)
+	if err != nil {
+		t.Fatalf("build BIOS images: %v", err)
+	}
+	disk := buildTestDisk(t, efi, bios, bootstate.Initial())
+	bankLine := regexp.MustCompile(`PETREL-BANK ([AB]) `)
+	for _, tt := range []struct {
+		tries string
+		fw    firmware
+	}{{"16", uefi}, {"x", seabios}} {
+		t.Run(tt.tries, func(t *testing.T) {
+			env, err := bootstate.State{A: bootstate.BankState{Priority: 1, Successful: true}, B: bootstate.BankState{Priority: 2}}.Env()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, tries, _ := bootstate.VarNames(bootstate.BankB)
+			if err := env.Set(tries, tt.tries); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(disk.path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = bootstate.WriteEnv(ctx, f, disk.envOffset, env)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := env.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			console := boot(t, tt.fw, disk.path)
+			if m := bankLine.FindStringSubmatch(console); m == nil || m[1] != "A" {
+				t.Errorf("%s booted %v with petrel_tries_b=%s, want bank A\nconsole:\n%s", tt.fw, m, tt.tries, console)
+			}
+			if !strings.Contains(console, "B prio=2 tries=0 ok=0") {
+				t.Errorf("console does not show B's tries as 0:\n%s", console)
+			}
+			raw, err := os.ReadFile(disk.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if raw := raw[disk.envOffset : disk.envOffset+bootstate.BlockSize]; !bytes.Equal(raw, want) {
+				t.Errorf("grubenv changed by the boot:\n%q\nwant\n%q", raw, want)
+			}
+		})
+	}
+}
