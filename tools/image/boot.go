@@ -30,6 +30,9 @@ var initParams = []string{"systemd.log_target=journal-or-kmsg", "systemd.log_lev
 // the split plan's data disk share it), binds /var and /opt from it and
 // mounts PRIVATE at /var/lib/petrel (by name: its GUID differs from image
 // to image, and the grub.cfg of an update must find the disk's PRIVATE).
+// Each source must name one partition: the initramfs looks on the boot
+// disk first, then on exactly one other disk (the split plan's data disk),
+// and grows the DATA it mounts to the end of its disk (docs/initramfs.md).
 // Doing it before systemd starts keeps udev and fsck off the critical path
 // of the boot (docs/host.md).
 func hostMounts(privateLabel string) []string {
