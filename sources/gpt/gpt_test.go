@@ -17,21 +17,18 @@ import (
 	"github.com/petrel-os/petrel/sources/powercut"
 )
 
-// memDisk is an in-memory io.ReaderAt/io.WriterAt.
-type memDisk struct{ b []byte }
+// memDisk returns an in-memory disk holding a copy of b.
+func memDisk(b []byte) *powercut.Disk { return powercut.New(b) }
 
-func (m *memDisk) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off+int64(len(p)) > int64(len(m.b)) {
-		return 0, errors.New("read out of range")
+// sampleDisk returns a disk of sampleSize bytes with the sample table
+// written for blocks of bs bytes.
+func sampleDisk(t testing.TB, bs int) *powercut.Disk {
+	t.Helper()
+	d := memDisk(make([]byte, sampleSize))
+	if err := Write(context.Background(), d, sampleSize, sampleTableBS(bs)); err != nil {
+		t.Fatalf("Write: %v", err)
 	}
-	return copy(p, m.b[off:]), nil
-}
-
-func (m *memDisk) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off+int64(len(p)) > int64(len(m.b)) {
-		return 0, errors.New("write out of range")
-	}
-	return copy(m.b[off:], p), nil
+	return d
 }
 
 func sampleTable() *Table {
@@ -77,10 +74,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	for _, bs := range blockSizes {
 		t.Run(fmt.Sprint(bs), func(t *testing.T) {
-			d := &memDisk{b: make([]byte, sampleSize)}
-			if err := Write(ctx, d, sampleSize, sampleTableBS(bs)); err != nil {
-				t.Fatalf("Write: %v", err)
-			}
+			d := sampleDisk(t, bs)
 			got, err := ReadBlocks(ctx, d, sampleSize, bs)
 			if err != nil {
 				t.Fatalf("ReadBlocks: %v", err)
@@ -106,11 +100,11 @@ func TestWriteReadRoundTrip(t *testing.T) {
 				t.Errorf("ReadBlocks with %d-byte blocks accepted a table written with %d-byte blocks", other, bs)
 			}
 			// Byte-reproducible: a second write into a fresh disk gives the same bytes.
-			d2 := &memDisk{b: make([]byte, sampleSize)}
+			d2 := memDisk(make([]byte, sampleSize))
 			if err := Write(ctx, d2, sampleSize, sampleTableBS(bs)); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(d.b, d2.b) {
+			if !bytes.Equal(d.Bytes(), d2.Bytes()) {
 				t.Error("two writes of the same table differ")
 			}
 		})
@@ -121,10 +115,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 // UEFI specification; TestLoopDevice4096 checks it with sgdisk.
 func TestLayout4096(t *testing.T) {
 	t.Parallel()
-	d := &memDisk{b: make([]byte, sampleSize)}
-	if err := Write(context.Background(), d, sampleSize, sampleTableBS(4096)); err != nil {
-		t.Fatal(err)
-	}
+	d := sampleDisk(t, 4096)
 	last := int64(sampleSize/4096 - 1)
 	for _, tt := range []struct {
 		what string
@@ -136,11 +127,11 @@ func TestLayout4096(t *testing.T) {
 		{"primary header", 4096, []byte(signature)},
 		{"backup header", last * 4096, []byte(signature)},
 	} {
-		if got := d.b[tt.off : tt.off+int64(len(tt.want))]; !bytes.Equal(got, tt.want) {
+		if got := d.Bytes()[tt.off : tt.off+int64(len(tt.want))]; !bytes.Equal(got, tt.want) {
 			t.Errorf("%s at byte %d = %x, want %x", tt.what, tt.off, got, tt.want)
 		}
 	}
-	h := d.b[4096:]
+	h := d.Bytes()[4096:]
 	le := binary.LittleEndian
 	for _, f := range []struct {
 		name      string
@@ -151,7 +142,7 @@ func TestLayout4096(t *testing.T) {
 		{"FirstUsableLBA", le.Uint64(h[40:]), 6},
 		{"LastUsableLBA", le.Uint64(h[48:]), uint64(last - 5)},
 		{"PartitionEntryLBA", le.Uint64(h[72:]), 2},
-		{"MBR SizeInLBA", uint64(le.Uint32(d.b[446+12:])), uint64(last)},
+		{"MBR SizeInLBA", uint64(le.Uint32(d.Bytes()[446+12:])), uint64(last)},
 	} {
 		if f.got != f.want {
 			t.Errorf("%s = %d, want %d", f.name, f.got, f.want)
@@ -167,11 +158,8 @@ func TestLayout4096(t *testing.T) {
 func TestLoopDevice4096(t *testing.T) {
 	ctx := context.Background()
 	img := filepath.Join(t.TempDir(), "disk.img")
-	d := &memDisk{b: make([]byte, sampleSize)}
-	if err := Write(ctx, d, sampleSize, sampleTableBS(4096)); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(img, d.b, 0o644); err != nil {
+	d := sampleDisk(t, 4096)
+	if err := os.WriteFile(img, d.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// An image file has 512-byte blocks as far as WriteFile knows.
@@ -222,15 +210,15 @@ func TestWriteKeepsContentsAndBootCode(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for _, bs := range blockSizes {
-		d := &memDisk{b: bytes.Repeat([]byte{0xA5}, sampleSize)}
+		d := memDisk(bytes.Repeat([]byte{0xA5}, sampleSize))
 		if err := Write(ctx, d, sampleSize, sampleTableBS(bs)); err != nil {
 			t.Fatal(err)
 		}
 		table := int(tableBlocks(bs)) * bs
 		for _, r := range [][2]int{{0, 440}, {512, bs}, {bs + table, sampleSize - table}} {
 			for i := r[0]; i < r[1]; i++ {
-				if d.b[i] != 0xA5 {
-					t.Fatalf("block size %d: byte %d changed to %#x; Write must only touch the MBR entries and the two tables", bs, i, d.b[i])
+				if d.Bytes()[i] != 0xA5 {
+					t.Fatalf("block size %d: byte %d changed to %#x; Write must only touch the MBR entries and the two tables", bs, i, d.Bytes()[i])
 				}
 			}
 		}
@@ -240,7 +228,7 @@ func TestWriteKeepsContentsAndBootCode(t *testing.T) {
 func TestReadNamesBadField(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	good := &memDisk{b: make([]byte, sampleSize)}
+	good := memDisk(make([]byte, sampleSize))
 	if err := Write(ctx, good, sampleSize, sampleTable()); err != nil {
 		t.Fatal(err)
 	}
@@ -287,8 +275,8 @@ func TestReadNamesBadField(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d := &memDisk{b: bytes.Clone(good.b)}
-			tt.mutate(d.b)
+			d := memDisk(bytes.Clone(good.Bytes()))
+			tt.mutate(d.Bytes())
 			_, err := Read(ctx, d, sampleSize)
 			if err == nil {
 				t.Fatalf("Read succeeded, want error naming %q", tt.want)
@@ -315,8 +303,8 @@ func TestReadNamesBadField(t *testing.T) {
 
 // growDisk returns a copy of d's bytes extended by extra zero bytes: the
 // image written to a larger disk.
-func growDisk(d *memDisk, extra int) *memDisk {
-	return &memDisk{b: append(bytes.Clone(d.b), make([]byte, extra)...)}
+func growDisk(d *powercut.Disk, extra int) *powercut.Disk {
+	return memDisk(append(bytes.Clone(d.Bytes()), make([]byte, extra)...))
 }
 
 func TestReadLargerDisk(t *testing.T) {
@@ -324,12 +312,9 @@ func TestReadLargerDisk(t *testing.T) {
 	ctx := context.Background()
 	for _, bs := range blockSizes {
 		t.Run(fmt.Sprint(bs), func(t *testing.T) {
-			d := &memDisk{b: make([]byte, sampleSize)}
-			if err := Write(ctx, d, sampleSize, sampleTableBS(bs)); err != nil {
-				t.Fatal(err)
-			}
+			d := sampleDisk(t, bs)
 			big := growDisk(d, 4<<20)
-			size := int64(len(big.b))
+			size := int64(len(big.Bytes()))
 			got, err := ReadBlocks(ctx, big, size, bs)
 			if err != nil {
 				t.Fatalf("ReadBlocks of the image on a larger disk: %v", err)
@@ -350,8 +335,8 @@ func TestReadLargerDisk(t *testing.T) {
 				t.Fatalf("after Write: %+v, %v; want the backup at %d", again, err, newLast)
 			}
 			// The image on a smaller disk is refused.
-			small := &memDisk{b: big.b[:sampleSize-bs*8]}
-			_, err = ReadBlocks(ctx, small, int64(len(small.b)), bs)
+			small := memDisk(big.Bytes()[:sampleSize-bs*8])
+			_, err = ReadBlocks(ctx, small, int64(len(small.Bytes())), bs)
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "the disk is smaller than the table") {
 				t.Errorf("ReadBlocks on a smaller disk: %v, want an AlternateLBA error", err)
 			}
@@ -369,20 +354,17 @@ func TestWriteCrashSafe(t *testing.T) {
 	for _, bs := range blockSizes {
 		for _, extra := range []int{bs * 3, 4 << 20} { // overlapping and separate backup locations
 			t.Run(fmt.Sprintf("%d/+%d", bs, extra), func(t *testing.T) {
-				d := &memDisk{b: make([]byte, sampleSize)}
+				d := sampleDisk(t, bs)
 				old := sampleTableBS(bs)
-				if err := Write(ctx, d, sampleSize, old); err != nil {
-					t.Fatal(err)
-				}
 				big := growDisk(d, extra)
-				size := int64(len(big.b))
+				size := int64(len(big.Bytes()))
 				grown, err := ReadBlocks(ctx, big, size, bs)
 				if err != nil {
 					t.Fatal(err)
 				}
 				// Partition 2 (index 1 in Number order) is the last one on the disk.
 				_, grown.Partitions[1].LastLBA = UsableRange(uint64(size)/uint64(bs), bs)
-				c := powercut.New(big.b)
+				c := powercut.New(big.Bytes())
 				if err := Write(ctx, c, size, grown); err != nil {
 					t.Fatal(err)
 				}
@@ -391,7 +373,7 @@ func TestWriteCrashSafe(t *testing.T) {
 					t.Fatalf("Write synced %d times, want 2 (after the backup, at the end)", c.Syncs())
 				}
 				for _, ct := range c.States() {
-					tab, err := ReadBlocks(ctx, &memDisk{b: ct.Bytes}, size, bs)
+					tab, err := ReadBlocks(ctx, memDisk(ct.Bytes), size, bs)
 					var one *OneCopyError
 					if errors.As(err, &one) {
 						tab, err = one.Table, nil
@@ -424,7 +406,7 @@ func TestWriteRejectsBadTable(t *testing.T) {
 	tab.Partitions[1].FirstLBA = 3000 // overlaps partition 1
 	tab.Partitions[2].Name = strings.Repeat("N", 37)
 	tab.Partitions = append(tab.Partitions, Partition{Number: 129, Type: tab.Partitions[0].Type, FirstLBA: 20000, LastLBA: 20001})
-	err := Write(context.Background(), &memDisk{b: make([]byte, sampleSize)}, sampleSize, tab)
+	err := Write(context.Background(), memDisk(make([]byte, sampleSize)), sampleSize, tab)
 	for _, want := range []string{"overlaps partition 1", "37 UTF-16 units", "number must be 1..128"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Write error = %v, want it to contain %q", err, want)
@@ -456,14 +438,14 @@ func FuzzReadGPT(f *testing.F) {
 	ctx := context.Background()
 	for _, bs := range blockSizes {
 		// Small disks: the fuzzer slows down a lot on inputs of 100s of KiB.
-		d := &memDisk{b: make([]byte, int(minDiskBlocks(bs)+2)*bs)}
+		d := memDisk(make([]byte, int(minDiskBlocks(bs)+2)*bs))
 		first, last := UsableRange(minDiskBlocks(bs)+2, bs)
 		tab := &Table{BlockSize: bs, DiskGUID: DeriveGUID(nil, "d"), Partitions: []Partition{{Number: 1, Type: DeriveGUID(nil, "t"), FirstLBA: first, LastLBA: last, Name: "p"}}}
-		if err := Write(ctx, d, int64(len(d.b)), tab); err != nil {
+		if err := Write(ctx, d, int64(len(d.Bytes())), tab); err != nil {
 			f.Fatal(err)
 		}
-		f.Add(d.b, bs == 4096)
-		f.Add(growDisk(d, 2*bs).b, bs == 4096) // the image on a larger disk
+		f.Add(d.Bytes(), bs == 4096)
+		f.Add(growDisk(d, 2*bs).Bytes(), bs == 4096) // the image on a larger disk
 	}
 	f.Add(make([]byte, 4096), false)
 	f.Fuzz(func(t *testing.T, b []byte, big bool) {
@@ -472,7 +454,7 @@ func FuzzReadGPT(f *testing.F) {
 			bs = 4096
 		}
 		size := int64(len(b)) &^ int64(bs-1)
-		got, err := ReadBlocks(ctx, &memDisk{b: b}, size, bs)
+		got, err := ReadBlocks(ctx, memDisk(b), size, bs)
 		var one *OneCopyError
 		if errors.As(err, &one) {
 			got, err = one.Table, nil
@@ -484,7 +466,7 @@ func FuzzReadGPT(f *testing.F) {
 			t.Fatalf("ReadBlocks accepted geometry %+v", got)
 		}
 		// Whatever Read accepts, Write must reproduce as a valid table.
-		out := &memDisk{b: make([]byte, size)}
+		out := memDisk(make([]byte, size))
 		if err := Write(ctx, out, size, got); err != nil {
 			return // e.g. a disk read with a non-standard entry array layout
 		}

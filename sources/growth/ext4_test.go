@@ -27,6 +27,21 @@ func mkfs(t testing.TB, kib int, args ...string) string {
 	return p
 }
 
+// readSize reads the superblock of the file system image at p.
+func readSize(t *testing.T, p string) Ext4Size {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := ReadExt4Size(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // dumpe2fsBlocks returns the block count and size dumpe2fs -h reports.
 func dumpe2fsBlocks(t testing.TB, dev string) (uint64, uint32) {
 	t.Helper()
@@ -56,15 +71,7 @@ func TestReadExt4Size(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := mkfs(t, tt.kib, tt.args...)
-			f, err := os.Open(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			got, err := ReadExt4Size(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := readSize(t, p)
 			blocks, bs := dumpe2fsBlocks(t, p)
 			if got.Blocks != blocks || got.BlockSize != bs || got.Bytes() != int64(tt.kib)<<10 {
 				t.Errorf("ReadExt4Size = %+v, dumpe2fs says %d blocks of %d", got, blocks, bs)
@@ -117,15 +124,7 @@ func FuzzParseExt4Size(f *testing.F) {
 // 32768 blocks, 512 inode table blocks each): a last group too small for
 // its metadata is left out.
 func TestResizeTarget(t *testing.T) {
-	f, err := os.Open(mkfs(t, 1<<20, "-b", "4096", "-m", "0", "-O", "64bit,sparse_super,resize_inode"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s, err := ReadExt4Size(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := readSize(t, mkfs(t, 1<<20, "-b", "4096", "-m", "0", "-O", "64bit,sparse_super,resize_inode"))
 	if s.Blocks != 262144 || s.inodeTableBlks != 512 || s.blocksPerGroup != 32768 {
 		t.Fatalf("superblock = %+v, want 262144 blocks, 32768 per group, 512 inode table blocks per group", s)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/petrel-os/petrel/sources/gpt"
+	"github.com/petrel-os/petrel/sources/powercut"
 )
 
 const (
@@ -47,19 +48,13 @@ func makeGPTDisk(t testing.TB) []byte {
 // gptImage returns a disk image of size bytes whose GPT holds parts.
 func gptImage(t testing.TB, size int64, parts ...gpt.Partition) []byte {
 	t.Helper()
-	d := &memDisk{b: make([]byte, size)}
+	d := powercut.New(make([]byte, size))
 	tab := &gpt.Table{DiskGUID: gpt.DeriveGUID([]byte(t.Name()), "disk"), Partitions: parts}
 	if err := gpt.Write(context.Background(), d, size, tab); err != nil {
 		t.Fatal(err)
 	}
-	return d.b
+	return d.Bytes()
 }
-
-// memDisk is an in-memory io.ReaderAt and io.WriterAt.
-type memDisk struct{ b []byte }
-
-func (m *memDisk) ReadAt(p []byte, off int64) (int, error)  { return copy(p, m.b[off:]), nil }
-func (m *memDisk) WriteAt(p []byte, off int64) (int, error) { return copy(m.b[off:], p), nil }
 
 // dataPart is a DATA partition with the fixed preferred GUID.
 func dataPart(number int, first, last uint64) gpt.Partition {
@@ -189,8 +184,8 @@ func TestResolveScope(t *testing.T) {
 	base := makeGPTDisk(t) // sgdisk takes a second
 	sgdiskDisk := func() []byte { return bytes.Clone(base) }
 	bootWithData := func() []byte {
-		img := sgdiskDisk()
-		d := &memDisk{b: img}
+		d := powercut.New(sgdiskDisk())
+		img := d.Bytes()
 		tab, err := gpt.Read(context.Background(), d, int64(len(img)))
 		if err != nil {
 			t.Fatal(err)
@@ -199,7 +194,7 @@ func TestResolveScope(t *testing.T) {
 		if err := gpt.Write(context.Background(), d, int64(len(img)), tab); err != nil {
 			t.Fatal(err)
 		}
-		return d.b
+		return d.Bytes()
 	}
 	second := func() []byte { return gptImage(t, 4<<20, dataPart(1, mib, 2*mib)) }
 	for _, tt := range []struct {

@@ -19,17 +19,7 @@ import (
 // against that prediction. Each boot takes about 3 s (GRUB only, no kernel).
 func TestABBootQEMU(t *testing.T) {
 	ctx := context.Background()
-	var b Builder
-	l := DefaultLayout()
-	l.FailDelay = 1
-	efi, err := b.EFI(ctx, l)
-	if err != nil {
-		t.Fatalf("build EFI image: %v", err)
-	}
-	bios, err := b.BIOS(ctx, l)
-	if err != nil {
-		t.Fatalf("build BIOS images: %v", err)
-	}
+	efi, bios := testImages(t)
 	// As after upgrade-to-inactive: B gets one try, A is the known-good bank.
 	initial := bootstate.State{
 		A: bootstate.BankState{Priority: 1, Successful: true},
@@ -131,6 +121,24 @@ func TestABBootQEMU(t *testing.T) {
 	}
 }
 
+// testImages builds the UEFI and BIOS GRUB images of the default layout,
+// with a failed boot rebooting after one second.
+func testImages(t *testing.T) ([]byte, BIOSImages) {
+	t.Helper()
+	var b Builder
+	l := DefaultLayout()
+	l.FailDelay = 1
+	efi, err := b.EFI(context.Background(), l)
+	if err != nil {
+		t.Fatalf("build EFI image: %v", err)
+	}
+	bios, err := b.BIOS(context.Background(), l)
+	if err != nil {
+		t.Fatalf("build BIOS images: %v", err)
+	}
+	return efi, bios
+}
+
 // TestOutOfRangeTriesQEMU boots a disk whose grubenv gives the new bank B
 // (priority 2, not successful) a tries value the script's ladder cannot
 // count down: 16, or "x". GRUB must treat it as 0, so B is not bootable
@@ -139,17 +147,7 @@ func TestABBootQEMU(t *testing.T) {
 // on every start with "tries left now 16".
 func TestOutOfRangeTriesQEMU(t *testing.T) {
 	ctx := context.Background()
-	var b Builder
-	l := DefaultLayout()
-	l.FailDelay = 1
-	efi, err := b.EFI(ctx, l)
-	if err != nil {
-		t.Fatalf("build EFI image: %v", err)
-	}
-	bios, err := b.BIOS(ctx, l)
-	if err != nil {
-		t.Fatalf("build BIOS images: %v", err)
-	}
+	efi, bios := testImages(t)
 	disk := buildTestDisk(t, efi, bios, bootstate.Initial())
 	bankLine := regexp.MustCompile(`PETREL-BANK ([AB]) `)
 	for _, tt := range []struct {
