@@ -98,7 +98,10 @@ func (r FSReport) Grown() bool { return r.After.Blocks > r.Before.Blocks }
 // short of the end by less than one block group when the last group would
 // be too small for its metadata) and does nothing when the file system is
 // already there.
-func GrowFileSystem(partPath, mountpoint string) (r FSReport, err error) {
+func GrowFileSystem(ctx context.Context, partPath, mountpoint string) (r FSReport, err error) {
+	if err := ctx.Err(); err != nil {
+		return r, err
+	}
 	f, err := os.Open(partPath)
 	if err != nil {
 		return r, fmt.Errorf("open %s: %w", partPath, err)

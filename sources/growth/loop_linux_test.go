@@ -136,7 +136,7 @@ func TestGrowOnLoopDevice(t *testing.T) {
 	if got := sysSize(t, part); got != newBytes {
 		t.Errorf("the kernel knows %s as %d bytes, want %d", part, got, newBytes)
 	}
-	fs, err := GrowFileSystem(part, mnt)
+	fs, err := GrowFileSystem(ctx, part, mnt)
 	if !hasCap(t, unix.CAP_SYS_RESOURCE) {
 		// EXT4_IOC_RESIZE_FS needs CAP_SYS_RESOURCE; the e2e boot tests
 		// run it as the initramfs does, with every capability.
@@ -166,7 +166,7 @@ func TestGrowOnLoopDevice(t *testing.T) {
 	if err != nil || r2.Table.Changed() || r2.Part.Grown() || r2.KernelResized {
 		t.Errorf("second GrowPartition = %+v, %v; want nothing done", r2, err)
 	}
-	fs2, err := GrowFileSystem(part, mnt)
+	fs2, err := GrowFileSystem(ctx, part, mnt)
 	if err != nil || fs2.Grown() || fs2.Before != fs.After {
 		t.Errorf("second GrowFileSystem = %+v, %v; want nothing done", fs2, err)
 	}

@@ -81,7 +81,7 @@ func (b blockDevs) wait(ctx context.Context, spec string, timeout time.Duration)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		n, err := b.resolve(spec)
+		n, err := b.resolve(ctx, spec)
 		if err == nil || !errors.Is(err, errNotYet) {
 			return n, err
 		}
@@ -95,12 +95,12 @@ func (b blockDevs) wait(ctx context.Context, spec string, timeout time.Duration)
 
 // resolve maps one spec to a device: PARTUUID=<guid>[/PARTNROFF=<n>],
 // /dev/<path> or <major>:<minor>.
-func (b blockDevs) resolve(spec string) (node, error) {
+func (b blockDevs) resolve(ctx context.Context, spec string) (node, error) {
 	switch {
 	case strings.HasPrefix(spec, "PARTUUID="):
-		return b.resolvePartUUID(spec)
+		return b.resolvePartUUID(ctx, spec)
 	case strings.HasPrefix(spec, "PARTLABEL="):
-		return b.resolvePartLabel(spec)
+		return b.resolvePartLabel(ctx, spec)
 	case strings.HasPrefix(spec, "/dev/"):
 		p := filepath.Join(b.dev, strings.TrimPrefix(spec, "/dev/"))
 		var st unix.Stat_t
@@ -207,7 +207,7 @@ func (b blockDevs) list() ([]sysBlock, error) {
 // whose GPT unique GUID is guid, or the partition n slots after it on the
 // same disk. The GPT is read from each whole disk, because sysfs does not
 // publish partition GUIDs.
-func (b blockDevs) resolvePartUUID(spec string) (node, error) {
+func (b blockDevs) resolvePartUUID(ctx context.Context, spec string) (node, error) {
 	rest := strings.TrimPrefix(spec, "PARTUUID=")
 	guid, off, hasOff := strings.Cut(rest, "/")
 	offset := 0
@@ -223,17 +223,17 @@ func (b blockDevs) resolvePartUUID(spec string) (node, error) {
 	if err != nil {
 		return node{}, fmt.Errorf("%w: %q: expected a 36-character GPT partition GUID", ErrUnsupportedSpec, spec)
 	}
-	return b.findPartition(spec, func(p gpt.Partition) bool { return p.GUID == g }, offset)
+	return b.findPartition(ctx, spec, func(p gpt.Partition) bool { return p.GUID == g }, offset)
 }
 
 // resolvePartLabel handles PARTLABEL=<name>: the partition whose GPT name
 // is name (exact, case sensitive).
-func (b blockDevs) resolvePartLabel(spec string) (node, error) {
+func (b blockDevs) resolvePartLabel(ctx context.Context, spec string) (node, error) {
 	name := strings.TrimPrefix(spec, "PARTLABEL=")
 	if name == "" {
 		return node{}, fmt.Errorf("%w: %q: expected a partition name after PARTLABEL=", ErrUnsupportedSpec, spec)
 	}
-	return b.findPartition(spec, func(p gpt.Partition) bool { return p.Name == name }, 0)
+	return b.findPartition(ctx, spec, func(p gpt.Partition) bool { return p.Name == name }, 0)
 }
 
 // match is a partition that a spec matched.
@@ -246,7 +246,7 @@ type match struct {
 // partition offset slots after the one entry that match accepts: on the
 // boot disk if it has one, else on exactly one of the other disks (see
 // blockDevs).
-func (b blockDevs) findPartition(spec string, accept func(gpt.Partition) bool, offset int) (node, error) {
+func (b blockDevs) findPartition(ctx context.Context, spec string, accept func(gpt.Partition) bool, offset int) (node, error) {
 	devs, err := b.list()
 	if err != nil {
 		return node{}, err
@@ -257,7 +257,7 @@ func (b blockDevs) findPartition(spec string, accept func(gpt.Partition) bool, o
 		if d.partition != 0 || bootdisk.Virtual(d.name) {
 			continue
 		}
-		t, err := b.readDiskGPT(d.name)
+		t, err := b.readDiskGPT(ctx, d.name)
 		if err != nil {
 			problems = append(problems, err)
 			continue
@@ -318,9 +318,9 @@ func (b blockDevs) findPartition(spec string, accept func(gpt.Partition) bool, o
 // block size. A disk with one usable copy of the table (a table write cut
 // short) is read from that copy: the boot that follows repairs it
 // (growDisk).
-func (b blockDevs) readDiskGPT(disk string) (*gpt.Table, error) {
+func (b blockDevs) readDiskGPT(ctx context.Context, disk string) (*gpt.Table, error) {
 	p := filepath.Join(b.dev, disk)
-	t, err := gpt.ReadFile(context.Background(), p)
+	t, err := gpt.ReadFile(ctx, p)
 	var one *gpt.OneCopyError
 	if errors.As(err, &one) {
 		return one.Table, nil

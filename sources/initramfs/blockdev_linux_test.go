@@ -139,7 +139,7 @@ func TestResolve(t *testing.T) {
 		{"PARTLABEL=PETREL-BOOT-A", node{Path: "/dev/vda1", Major: 252, Minor: 1, Disk: "vda"}},
 	} {
 		t.Run(tt.spec, func(t *testing.T) {
-			got, err := b.resolve(tt.spec)
+			got, err := b.resolve(context.Background(), tt.spec)
 			if err != nil {
 				t.Fatalf("resolve(%q): %v", tt.spec, err)
 			}
@@ -165,12 +165,12 @@ func TestResolve(t *testing.T) {
 		{"252:9", errNotYet},
 	} {
 		t.Run(tt.spec, func(t *testing.T) {
-			if _, err := b.resolve(tt.spec); !errors.Is(err, tt.want) {
+			if _, err := b.resolve(context.Background(), tt.spec); !errors.Is(err, tt.want) {
 				t.Fatalf("resolve(%q) error = %v, want %v", tt.spec, err, tt.want)
 			}
 		})
 	}
-	if _, err := b.resolve("/dev/vda"); err == nil {
+	if _, err := b.resolve(context.Background(), "/dev/vda"); err == nil {
 		t.Error("resolve(/dev/vda) accepted a regular file as a block device")
 	}
 }
@@ -219,7 +219,7 @@ func TestResolveScope(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := fakeTree(t, tt.disks...).withBootDisk(tt.bootDisk)
-			n, err := b.resolve(tt.spec)
+			n, err := b.resolve(context.Background(), tt.spec)
 			if strings.HasPrefix(tt.want, "/dev/") {
 				if err != nil || n.Path != tt.want {
 					t.Fatalf("resolve(%q) = %+v, %v; want %s", tt.spec, n, err, tt.want)

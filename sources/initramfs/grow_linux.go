@@ -86,8 +86,8 @@ func growDataPartition(ctx context.Context, con console, bd blockDevs, n node) *
 
 // growDataFS grows the file system of DATA, mounted at target (named
 // mountPoint on the console), to its partition.
-func (g *dataGrowth) growDataFS(con console, target, mountPoint string) {
-	fs, err := growth.GrowFileSystem(g.src, target)
+func (g *dataGrowth) growDataFS(ctx context.Context, con console, target, mountPoint string) {
+	fs, err := growth.GrowFileSystem(ctx, g.src, target)
 	switch {
 	case err != nil:
 		con.printf("could not grow the file system on %s (%s): %v; booting on with its current size", mountPoint, g.dev, err)

@@ -30,7 +30,7 @@ func TestGrowDataPartition(t *testing.T) {
 	if err := os.WriteFile(part, make([]byte, oldBytes), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n, err := b.resolve("PARTUUID=" + testDataGUID)
+	n, err := b.resolve(context.Background(), "PARTUUID="+testDataGUID)
 	if err != nil || n.Part == nil || !isData(n.Part.GUID) {
 		t.Fatalf("resolve DATA = %+v, %v", n, err)
 	}

@@ -70,7 +70,7 @@ func mountAll(ctx context.Context, con console, bd blockDevs, root string, mount
 		}
 		con.printf("mounted %s (%s) on %s (%s)", m.Source, src, m.Target, m.FSType)
 		if grow != nil {
-			grow.growDataFS(con, target, m.Target)
+			grow.growDataFS(ctx, con, target, m.Target)
 		}
 	}
 	return nil

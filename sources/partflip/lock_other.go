@@ -7,6 +7,6 @@ import (
 	"os"
 )
 
-// lockDisk does nothing outside Linux, where partflip only reads images in
-// tests of other packages.
+// lockDisk does nothing outside Linux: partflip changes boot state only on
+// Linux hosts.
 func lockDisk(context.Context, *os.File, func()) error { return nil }
