@@ -45,7 +45,10 @@ func Scan(ctx context.Context, sysBlockDir, devDir string) ([]Disk, error) {
 			continue // a partition, not a whole disk
 		}
 		d := Disk{Path: filepath.Join(devDir, name)}
-		d.Table, d.Err = readGPT(ctx, d.Path)
+		// With the device's logical block size. A table on a disk larger
+		// than the one it was written for is accepted (first boot moves its
+		// backup to the end); a disk with one valid copy is not.
+		d.Table, d.Err = gpt.ReadFile(ctx, d.Path)
 		disks = append(disks, d)
 	}
 	return disks, nil
@@ -60,12 +63,4 @@ func Virtual(name string) bool {
 		}
 	}
 	return false
-}
-
-// readGPT reads the GPT of the disk at path with the device's logical
-// block size (gpt.ReadFile). A table on a disk larger than the one it was
-// written for is accepted (its backup is not at the end yet: first boot
-// moves it); a disk with only one valid copy of the table is not.
-func readGPT(ctx context.Context, path string) (*gpt.Table, error) {
-	return gpt.ReadFile(ctx, path)
 }
