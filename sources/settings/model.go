@@ -6,8 +6,8 @@ import "math"
 // function, not kept in a package variable, so it cannot be mutated.
 func model() object {
 	var (
-		text       = str{valid: singleLine}
-		name       = str{valid: all(nonEmpty, singleLine)}
+		text       = str{}
+		name       = str{valid: nonEmpty}
 		urlS       = str{valid: urlProblem}
 		b64        = str{valid: base64Problem}
 		boolS      = boolean{}

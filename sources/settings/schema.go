@@ -89,7 +89,8 @@ func (m mapOf) check(ps *problems, path []string, v any) {
 	}
 }
 
-// str is a string, optionally checked by a function returning a problem.
+// str is a string without control characters, optionally checked further
+// by a function returning a problem.
 type str struct {
 	valid func(string) string
 }
@@ -98,6 +99,10 @@ func (s str) check(ps *problems, path []string, v any) {
 	x, ok := v.(string)
 	if !ok {
 		ps.add(path, "expected a string, got %s", typeName(v))
+		return
+	}
+	if msg := controlProblem(x); msg != "" {
+		ps.add(path, "%s", msg)
 		return
 	}
 	if s.valid != nil {

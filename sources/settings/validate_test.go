@@ -19,6 +19,7 @@ func decodeJSON(t testing.TB, s string) map[string]any {
 func TestValidateAccepts(t *testing.T) {
 	for name, doc := range map[string]string{
 		"motd":     `{"motd":"hi"}`,
+		"unicode":  `{"motd":"Grüße \u00a0 ☃"}`,
 		"network":  `{"network":{"hostname":"petrel-1.example.com","https-proxy":"http://proxy:3128","no-proxy":["localhost",".corp","10.0.0.0/8","*"]}}`,
 		"updates":  `{"updates":{"metadata-base-url":"https://u.example/","targets-base-url":"https://t.example/","seed":2047,"version-lock":"v1.2.3","ignore-waves":true}}`,
 		"latest":   `{"updates":{"version-lock":"latest","seed":0}}`,
@@ -68,6 +69,12 @@ func TestValidateRejects(t *testing.T) {
 		{"not a list", `{"network":{"no-proxy":"localhost"}}`, []string{"settings.network.no-proxy: expected a list, got string"}},
 		{"not a table", `{"network":"x"}`, []string{"settings.network: expected a table, got string"}},
 		{"taint", `{"kubernetes":{"node-taints":{"k":"v:Sometimes"}}}`, []string{"settings.kubernetes.node-taints.k: expected a taint"}},
+		{"motd line break", `{"motd":"hi\nthere"}`, []string{"settings.motd: expected text without control characters, got a line break (U+000A) at byte 2"}},
+		{"motd escape", `{"motd":"\u001b[2J"}`, []string{"settings.motd: expected text without control characters, got a control character (U+001B) at byte 0"}},
+		{"motd C1", `{"motd":"a\u0085"}`, []string{"settings.motd: expected text without control characters, got a control character (U+0085) at byte 1"}},
+		{"hostname tab", `{"network":{"hostname":"a\tb"}}`, []string{"settings.network.hostname: expected text without control characters, got a tab (U+0009)"}},
+		{"sysctl value CR", `{"kernel":{"sysctl":{"vm.x":"1\r"}}}`, []string{`settings.kernel.sysctl."vm.x": expected text without control characters, got a line break (U+000D)`}},
+		{"list element", `{"boot":{"kernel-parameters":{"console":["tty0\n"]}}}`, []string{"settings.boot.kernel-parameters.console.0: expected text without control characters"}},
 		{"every problem", `{"motd":1,"network":{"hostname":"a b","bogus":true},"updates":{"seed":-1}}`, []string{
 			"settings.motd: expected a string, got number",
 			"settings.network.bogus: unknown setting",

@@ -19,9 +19,22 @@ func nonEmpty(s string) string {
 	return ""
 }
 
-func singleLine(s string) string {
-	if strings.ContainsAny(s, "\r\n") {
-		return "expected a single line, got a line break"
+// controlProblem refuses control characters (C0, DEL and C1), line
+// breaks and tabs included: every string setting may end up in a
+// configuration file, where a line break would start a new line, key or
+// section.
+func controlProblem(s string) string {
+	for i, r := range s {
+		if r < 0x20 || r >= 0x7f && r <= 0x9f {
+			what := "a control character"
+			switch r {
+			case '\n', '\r':
+				what = "a line break"
+			case '\t':
+				what = "a tab"
+			}
+			return fmt.Sprintf("expected text without control characters, got %s (U+%04X) at byte %d", what, r, i)
+		}
 	}
 	return ""
 }
@@ -153,17 +166,6 @@ func oneOf(choices ...string) func(string) string {
 			}
 		}
 		return fmt.Sprintf("expected one of %s, got %q", strings.Join(choices, ", "), s)
-	}
-}
-
-func all(checks ...func(string) string) func(string) string {
-	return func(s string) string {
-		for _, c := range checks {
-			if msg := c(s); msg != "" {
-				return msg
-			}
-		}
-		return ""
 	}
 }
 
