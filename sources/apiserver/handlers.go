@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/settings"
 )
 
 const settingsSection = "settings"
@@ -105,8 +107,14 @@ func withSection(prefix, section string) string {
 	return section + "." + prefix
 }
 
+// bodyReader returns the request body, cut off after MaxBodyBytes with an
+// *http.MaxBytesError.
+func (s *Server) bodyReader(r *http.Request) io.Reader {
+	return http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes)
+}
+
 func (s *Server) readBody(r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(s.bodyReader(r))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -221,27 +229,35 @@ func (s *Server) patchSettings(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := s.readBody(r)
+	doc, err := settings.DecodeJSON(s.bodyReader(r))
 	if err != nil {
-		return nil, err
+		return nil, decodeError(err)
 	}
-	obj, err := decodeObject(body)
-	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "%v", err)
+	return nil, s.stage(r, tx, doc)
+}
+
+// decodeError gives a request body's decoding error its status: 413 for a
+// body over the size limit or with too many settings, else 400.
+func decodeError(err error) error {
+	var mbe *http.MaxBytesError
+	var le *settings.LimitError
+	switch {
+	case errors.As(err, &mbe):
+		return errorf(http.StatusRequestEntityTooLarge, "Request body larger than %d bytes", mbe.Limit)
+	case errors.As(err, &le) && le.What == settings.LimitKeys:
+		return errorf(http.StatusRequestEntityTooLarge, "Request body holds too many settings: %v", err)
+	case errors.As(err, &le):
+		return errorf(http.StatusBadRequest, "Request body over a limit: %v", err)
 	}
-	var generic map[string]any
-	if err := json.Unmarshal(body, &generic); err != nil {
-		return nil, errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
-	}
-	return nil, s.stage(r, tx, obj, generic)
+	return errorf(http.StatusBadRequest, "%v", err) // settings.ErrSyntax: "invalid JSON: ..."
 }
 
 // stage validates a settings patch and writes it into transaction tx.
-func (s *Server) stage(r *http.Request, tx string, obj map[string]json.RawMessage, generic map[string]any) error {
-	if err := s.cfg.Validator.Validate(generic); err != nil {
+func (s *Server) stage(r *http.Request, tx string, doc map[string]any) error {
+	if err := s.cfg.Validator.Validate(doc); err != nil {
 		return errorf(http.StatusBadRequest, "Unable to match your input to the data model: %v", err)
 	}
-	kvs, err := flattenSettings([]string{settingsSection}, obj)
+	kvs, err := settings.Flatten([]string{settingsSection}, doc)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
@@ -261,10 +277,13 @@ func (s *Server) patchKeyPair(r *http.Request) (any, error) {
 		return nil, err
 	}
 	var req api.KeyPairRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return nil, errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
+	}
+	if len(req.RequestPayload) > settings.MaxKeys {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "Request body holds too many settings: %d key pairs over the limit of %d", len(req.RequestPayload), settings.MaxKeys)
 	}
 	tree := map[string]any{}
 	var errs []error
@@ -276,21 +295,7 @@ func (s *Server) patchKeyPair(r *http.Request) (any, error) {
 	if len(errs) > 0 {
 		return nil, errorf(http.StatusBadRequest, "%v", errors.Join(errs...))
 	}
-	// Round-trip through JSON so the validator sees the same types as for
-	// PATCH /settings (float64 numbers).
-	raw, err := encodeJSON(tree)
-	if err != nil {
-		return nil, fmt.Errorf("encode key pairs: %w", err)
-	}
-	var obj map[string]json.RawMessage
-	var generic map[string]any
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, fmt.Errorf("decode key pairs: %w", err)
-	}
-	if err := json.Unmarshal(raw, &generic); err != nil {
-		return nil, fmt.Errorf("decode key pairs: %w", err)
-	}
-	return nil, s.stage(r, tx, obj, generic)
+	return nil, s.stage(r, tx, tree)
 }
 
 // addKeyPair parses "key=value" into tree; "settings." is prefixed

@@ -90,6 +90,13 @@ func shortTempDir(t *testing.T) string {
 
 func startServer(t testing.TB, v Validator, mode os.FileMode) *harness {
 	t.Helper()
+	return startServerWith(t, mode, func(c *Config) { c.Validator = v })
+}
+
+// startServerWith starts a server on a new datastore with a Config of
+// recording fakes and a 4096-byte body limit, changed by edit.
+func startServerWith(t testing.TB, mode os.FileMode, edit func(*Config)) *harness {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "api")
 	if err != nil {
 		t.Fatal(err)
@@ -105,11 +112,13 @@ func startServer(t testing.TB, v Validator, mode os.FileMode) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{store: store, applier: &recordApplier{}, rebooter: &recordRebooter{}, socket: filepath.Join(dir, "api.sock")}
-	srv := New(Config{
-		Store: store, Validator: v, Applier: h.applier, Rebooter: h.rebooter, SocketGID: -1,
+	cfg := Config{
+		Store: store, Applier: h.applier, Rebooter: h.rebooter, SocketGID: -1,
 		OS:           api.OSRelease{PrettyName: "Petrel 1.0", VariantID: "metal-dev", VersionID: "1.0.0", BuildID: "abc", Arch: "x86_64"},
 		MaxBodyBytes: 4096,
-	})
+	}
+	edit(&cfg)
+	srv := New(cfg)
 	ln, err := Listen(h.socket, -1, mode)
 	if err != nil {
 		t.Fatal(err)
@@ -244,8 +253,8 @@ func TestBadInput(t *testing.T) {
 	h := startServer(t, strictValidator{}, 0o660)
 	big := `{"motd":"` + strings.Repeat("x", 5000) + `"}`
 	h.run(t, []step{
-		{"PATCH", "/settings", `{"motd":`, 400, "~invalid JSON body"},
-		{"PATCH", "/settings", `[1]`, 400, "~invalid JSON body"},
+		{"PATCH", "/settings", `{"motd":`, 400, "invalid JSON: unexpected EOF"},
+		{"PATCH", "/settings", `[1]`, 400, "invalid JSON: expected a JSON object, got a list"},
 		{"PATCH", "/settings", `{"motd":"a"} x`, 400, "~trailing data"},
 		{"PATCH", "/settings", `{"unknown":1}`, 400, "~settings.unknown: unknown setting"},
 		{"PATCH", "/settings", `{"network":{"hostname":"h","bogus":1}}`, 400, "~settings.network.bogus: unknown setting"},

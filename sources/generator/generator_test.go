@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/petrel-os/petrel/sources/api"
+	"github.com/petrel-os/petrel/sources/datastore"
 )
 
 func TestSplit(t *testing.T) {
@@ -151,5 +152,16 @@ func TestProxyEnv(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(out); string(got) != "http://p:3128|localhost,127.0.0.1,.corp,https://k8s" {
 		t.Fatalf("env = %q", got)
+	}
+}
+
+// TestRunBadKeyFromAPI: a key from the API that the datastore cannot hold
+// fails the run with an error naming where it came from and matching
+// datastore.ErrInvalidKey.
+func TestRunBadKeyFromAPI(t *testing.T) {
+	f := &fakeAPI{gens: map[string]string{"settings.updates.seed": "true"}, live: map[string]any{"bad key": "x"}}
+	_, err := Run(context.Background(), Config{API: f, Transaction: "tx"})
+	if !errors.Is(err, datastore.ErrInvalidKey) || !strings.Contains(err.Error(), "read live settings: flatten settings: invalid key") {
+		t.Fatalf("Run = %v, want a datastore.ErrInvalidKey naming the live settings", err)
 	}
 }

@@ -79,10 +79,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("read transaction %q: %w", cfg.Transaction, err)
 	}
 	populated := map[string]bool{}
-	for _, m := range []map[string]any{live, pending} {
-		kvs, err := settings.Flatten([]string{"settings"}, m)
+	for _, src := range []struct {
+		what string
+		m    map[string]any
+	}{{"live settings", live}, {fmt.Sprintf("transaction %q", cfg.Transaction), pending}} {
+		kvs, err := settings.Flatten([]string{"settings"}, src.m)
 		if err != nil {
-			return res, err
+			return res, fmt.Errorf("read %s: %w", src.what, err)
 		}
 		for _, kv := range kvs {
 			populated[kv.Key.Name()] = true

@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -8,13 +9,15 @@ import (
 	"github.com/petrel-os/petrel/sources/datastore"
 )
 
-// Flatten turns a nested document (decoded TOML or JSON) into datastore
-// key/value pairs under prefix: tables become key segments, scalars and
-// lists of scalars become JSON values, nulls are skipped. Pairs are sorted
-// by key name.
+// Flatten turns a nested document (decoded TOML, or JSON from DecodeJSON
+// or encoding/json) into datastore key/value pairs under prefix: tables
+// become key segments, scalars and lists of scalars become JSON values
+// (json.Number keeps its spelling), nulls are skipped. Pairs are sorted by
+// key name. Every problem is reported at once; the error matches
+// datastore.ErrInvalidKey or datastore.ErrInvalidValue as its causes do.
 func Flatten(prefix []string, doc map[string]any) ([]datastore.KeyValue, error) {
 	var out []datastore.KeyValue
-	var errs []string
+	var errs []error
 	var walk func(path []string, t map[string]any)
 	walk = func(path []string, t map[string]any) {
 		for _, k := range sortedKeys(t) {
@@ -26,7 +29,7 @@ func Flatten(prefix []string, doc map[string]any) ([]datastore.KeyValue, error) 
 			default:
 				kv, err := pair(p, v)
 				if err != nil {
-					errs = append(errs, err.Error())
+					errs = append(errs, err)
 					continue
 				}
 				out = append(out, kv)
@@ -35,7 +38,7 @@ func Flatten(prefix []string, doc map[string]any) ([]datastore.KeyValue, error) 
 	}
 	walk(prefix, doc)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("flatten settings: %v", errs)
+		return nil, fmt.Errorf("flatten settings: %w", errors.Join(errs...))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key.Name() < out[j].Key.Name() })
 	return out, nil
@@ -56,9 +59,9 @@ func pair(path []string, v any) (datastore.KeyValue, error) {
 func encodeValue(v any) ([]byte, error) {
 	switch x := v.(type) {
 	case time.Time, map[string]any:
-		return nil, fmt.Errorf("%s cannot be stored as one value", typeName(x))
+		return nil, fmt.Errorf("%w: %s cannot be stored as one value", datastore.ErrInvalidValue, typeName(x))
 	case []map[string]any:
-		return nil, fmt.Errorf("a list of tables cannot be stored")
+		return nil, fmt.Errorf("%w: a list of tables cannot be stored", datastore.ErrInvalidValue)
 	}
 	return datastore.EncodeValue(v)
 }
