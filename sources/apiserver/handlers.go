@@ -2,12 +2,14 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -28,8 +30,8 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE "+api.PathTx, s.handle(s.deleteTx))
 	m.HandleFunc("GET "+api.PathTxList, s.handle(s.listTx))
 	m.HandleFunc("POST "+api.PathTxCommit, s.handle(s.commit))
-	m.HandleFunc("POST "+api.PathTxApply, s.handle(s.apply))
-	m.HandleFunc("POST "+api.PathTxCommitAndApply, s.handle(s.commitAndApply))
+	m.HandleFunc("POST "+api.PathTxApply, s.handleApply(s.apply))
+	m.HandleFunc("POST "+api.PathTxCommitAndApply, s.handleApply(s.commitAndApply))
 	m.HandleFunc("GET "+api.PathAffectedServices, s.handle(s.metadataFor("affected-services")))
 	m.HandleFunc("GET "+api.PathTemplates, s.handle(s.metadataFor("template")))
 	m.HandleFunc("GET "+api.PathSettingGenerators, s.handle(s.settingGenerators))
@@ -116,11 +118,7 @@ func (s *Server) bodyReader(r *http.Request) io.Reader {
 func (s *Server) readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(s.bodyReader(r))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errorf(http.StatusRequestEntityTooLarge, "Request body larger than %d bytes", s.cfg.MaxBodyBytes)
-		}
-		return nil, errorf(http.StatusBadRequest, "read request body: %v", err)
+		return nil, s.bodyError(fmt.Errorf("read request body: %w", err))
 	}
 	return body, nil
 }
@@ -231,17 +229,20 @@ func (s *Server) patchSettings(r *http.Request) (any, error) {
 	}
 	doc, err := settings.DecodeJSON(s.bodyReader(r))
 	if err != nil {
-		return nil, decodeError(err)
+		return nil, s.bodyError(err)
 	}
 	return nil, s.stage(r, tx, doc)
 }
 
-// decodeError gives a request body's decoding error its status: 413 for a
-// body over the size limit or with too many settings, else 400.
-func decodeError(err error) error {
+// bodyError gives an error reading or decoding a request body its status:
+// 408 for a body that did not arrive within ReadTimeout, 413 for a body
+// over the size limit or with too many settings, else 400.
+func (s *Server) bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	var le *settings.LimitError
 	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errorf(http.StatusRequestTimeout, "Request body not received within %s", s.cfg.Limits.ReadTimeout)
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, "Request body larger than %d bytes", mbe.Limit)
 	case errors.As(err, &le) && le.What == settings.LimitKeys:
@@ -409,10 +410,17 @@ func (s *Server) apply(r *http.Request) (any, error) {
 	if keys != nil {
 		names = keyNames(keys)
 	}
-	if err := s.cfg.Applier.Apply(r.Context(), names); err != nil {
+	if err := s.runApplier(r, names); err != nil {
 		return nil, fmt.Errorf("apply settings: %w", err)
 	}
 	return nil, nil
+}
+
+// runApplier runs the Applier for keys (nil: all) within ApplyTimeout.
+func (s *Server) runApplier(r *http.Request, keys []string) error {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Limits.ApplyTimeout)
+	defer cancel()
+	return s.cfg.Applier.Apply(ctx, keys)
 }
 
 func (s *Server) commitAndApply(r *http.Request) (any, error) {
@@ -420,7 +428,7 @@ func (s *Server) commitAndApply(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cfg.Applier.Apply(r.Context(), names); err != nil {
+	if err := s.runApplier(r, names); err != nil {
 		return nil, fmt.Errorf("apply committed settings: %w", err)
 	}
 	return names, nil

@@ -23,6 +23,9 @@ type peerCred struct {
 
 // connContext records SO_PEERCRED of each accepted Unix connection.
 func connContext(ctx context.Context, c net.Conn) context.Context {
+	if lc, ok := c.(*limitConn); ok {
+		c = lc.Conn
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return context.WithValue(ctx, credKey{}, peerCred{})

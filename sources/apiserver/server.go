@@ -49,6 +49,57 @@ type Config struct {
 	SocketGID int
 	// MaxBodyBytes caps request bodies (413 above); 0 means api.MaxBodyBytes.
 	MaxBodyBytes int64
+	// Limits of connections and their timing; zero fields take the
+	// defaults of DefaultLimits.
+	Limits Limits
+}
+
+// Limits bound what one client can hold on to: connections, and how long
+// a request may take to arrive and its answer to leave.
+type Limits struct {
+	// MaxConnections caps the connections served at once; further
+	// connections wait in the listen queue until one closes.
+	MaxConnections int
+	// ReadHeaderTimeout and ReadTimeout bound the arrival of a request's
+	// headers and of the whole request (408 when a body is cut off).
+	ReadHeaderTimeout, ReadTimeout time.Duration
+	// WriteTimeout bounds the writing of an answer, counted from the end
+	// of the request's headers; for apply requests ApplyTimeout is added.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection without a new request.
+	IdleTimeout time.Duration
+	// ApplyTimeout bounds one run of the Applier.
+	ApplyTimeout time.Duration
+}
+
+// DefaultLimits are the limits of the shipped API server.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxConnections:    64,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ApplyTimeout:      5 * time.Minute,
+	}
+}
+
+// withDefaults fills the zero fields of l from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	for _, f := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&l.ReadHeaderTimeout, d.ReadHeaderTimeout}, {&l.ReadTimeout, d.ReadTimeout}, {&l.WriteTimeout, d.WriteTimeout},
+		{&l.IdleTimeout, d.IdleTimeout}, {&l.ApplyTimeout, d.ApplyTimeout}} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
+	}
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = d.MaxConnections
+	}
+	return l
 }
 
 // Server serves the settings API. It is safe for concurrent use.
@@ -60,6 +111,8 @@ type Server struct {
 	// settingsCache holds the encoded answer to GET /settings for one
 	// live version of the datastore.
 	settingsCache atomic.Pointer[encodedBody]
+	// failures numbers the 5xx answers, to find them in the log.
+	failures atomic.Uint64
 }
 
 // encodedBody is a response body encoded for one live version.
@@ -86,6 +139,7 @@ func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = api.MaxBodyBytes
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, auth: authorizer{gid: cfg.SocketGID, groups: procGroups}, mux: http.NewServeMux()}
 	s.routes()
 	return s
@@ -184,16 +238,21 @@ func Listen(path string, gid int, mode os.FileMode) (*net.UnixListener, error) {
 }
 
 // Serve serves ln until ctx is cancelled, then shuts down gracefully,
-// letting requests in flight finish for up to 5 seconds.
+// letting requests in flight finish for up to 5 seconds. At most
+// Limits.MaxConnections connections are served at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	l := s.cfg.Limits
 	hs := &http.Server{
 		Handler:           s.Handler(),
 		ConnContext:       connContext,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(newLimitListener(ln, l.MaxConnections)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve API: %w", err)
@@ -250,17 +309,16 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	io.WriteString(w, msg)
 }
 
-// handle adapts a handler returning (body, status, error): a nil body with
-// status 0 is 204, otherwise body is JSON-encoded.
+// handle adapts a handler returning (body, error): a nil body is 204,
+// otherwise body is JSON-encoded. An error is answered with its status
+// (statusOf) and message; for 5xx statuses the message, which may name
+// files and programs of the host, goes to the log with a request number and
+// the answer is generic.
 func (s *Server) handle(h func(r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := h(r)
 		if err != nil {
-			code := statusOf(err)
-			if code >= 500 {
-				s.log.Error("request failed", "method", r.Method, "uri", r.URL.RequestURI(), "error", err)
-			}
-			writeError(w, code, err.Error())
+			s.writeErr(w, r, err)
 			return
 		}
 		if body == nil {
@@ -272,10 +330,35 @@ func (s *Server) handle(h func(r *http.Request) (any, error)) http.HandlerFunc {
 			data, err = encodeJSON(body)
 		}
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, fmt.Sprintf("encode response: %v", err))
+			s.writeErr(w, r, fmt.Errorf("encode response: %w", err))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(data)
 	}
+}
+
+// handleApply is handle for requests that run the Applier: their answer
+// may take up to Limits.ApplyTimeout longer.
+func (s *Server) handleApply(h func(r *http.Request) (any, error)) http.HandlerFunc {
+	inner := s.handle(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		l := s.cfg.Limits
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(l.ApplyTimeout + l.WriteTimeout)); err != nil {
+			s.log.Warn("extend write deadline of an apply request", "error", err)
+		}
+		inner(w, r)
+	}
+}
+
+// writeErr answers err; see handle.
+func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	if code < 500 {
+		writeError(w, code, err.Error())
+		return
+	}
+	n := s.failures.Add(1)
+	s.log.Error("request failed", "request", n, "method", r.Method, "uri", r.URL.RequestURI(), "status", code, "error", err)
+	writeError(w, code, fmt.Sprintf("%s: the request failed; the apiserver log has the details (request %d)", http.StatusText(code), n))
 }

@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/settings"
 )
 
 type recordApplier struct {
@@ -39,36 +39,6 @@ func (a *recordApplier) last() string {
 type recordRebooter struct{ n int }
 
 func (r *recordRebooter) Reboot(context.Context) error { r.n++; return nil }
-
-// strictValidator knows a tiny model and rejects unknown keys and wrong
-// types, like the real settings model does.
-type strictValidator struct{}
-
-func (strictValidator) Validate(s map[string]any) error {
-	var errs []error
-	for k, v := range s {
-		switch k {
-		case "motd":
-			if _, ok := v.(string); !ok {
-				errs = append(errs, fmt.Errorf("settings.motd: expected a string, got %T", v))
-			}
-		case "network":
-			m, ok := v.(map[string]any)
-			if !ok {
-				errs = append(errs, errors.New("settings.network: expected a table"))
-				continue
-			}
-			for nk := range m {
-				if nk != "hostname" {
-					errs = append(errs, fmt.Errorf("settings.network.%s: unknown setting", nk))
-				}
-			}
-		default:
-			errs = append(errs, fmt.Errorf("settings.%s: unknown setting", k))
-		}
-	}
-	return errors.Join(errs...)
-}
 
 type harness struct {
 	store    *datastore.Store
@@ -250,7 +220,7 @@ func TestRoutes(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	h := startServer(t, strictValidator{}, 0o660)
+	h := startServer(t, settings.Validator{}, 0o660)
 	big := `{"motd":"` + strings.Repeat("x", 5000) + `"}`
 	h.run(t, []step{
 		{"PATCH", "/settings", `{"motd":`, 400, "invalid JSON: unexpected EOF"},
