@@ -18,18 +18,78 @@ import (
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/cli"
 	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/settings"
 )
 
-type options struct {
-	datastorePath string
-	socketPath    string
-	socketGID     int
-	socketGroup   string
-	osRelease     string
-	applier       string
-	systemctl     string
-	logLevel      string
-	maxBody       int64
+// Options are apiserver's command-line settings. DefaultOptions are the
+// shipped ones, but for DatastorePath, which has no default.
+type Options struct {
+	DatastorePath string
+	SocketPath    string
+	// SocketGID owns the socket; negative: the group SocketGroup.
+	SocketGID   int
+	SocketGroup string
+	OSRelease   string
+	// Applier is the settings-applier program run on apply; "" only logs
+	// (for development).
+	Applier      string
+	Systemctl    string
+	LogLevel     string
+	MaxBodyBytes int64
+}
+
+// DefaultApplier is the settings applier of a Petrel host (sources/render).
+const DefaultApplier = "/usr/bin/settings-applier"
+
+// DefaultOptions returns the flag defaults.
+func DefaultOptions() Options {
+	return Options{
+		SocketPath:   api.DefaultSocketPath,
+		SocketGID:    -1,
+		SocketGroup:  "api",
+		OSRelease:    "/usr/lib/os-release",
+		Applier:      DefaultApplier,
+		Systemctl:    "/usr/bin/systemctl",
+		LogLevel:     "info",
+		MaxBodyBytes: api.MaxBodyBytes,
+	}
+}
+
+// Config returns the Config that Main serves store with for these
+// options; it is the production wiring, and tests that mean to test what
+// ships start from it: the settings model as Validator, the settings
+// applier program (told the socket path) as Applier, systemctl as
+// Rebooter, the socket's group and the os-release fields, and the default
+// Limits. A missing group or os-release is logged, not fatal.
+func (o Options) Config(store *datastore.Store, log *slog.Logger, stderr io.Writer) (Config, error) {
+	gid := o.SocketGID
+	if gid < 0 {
+		g, err := user.LookupGroup(o.SocketGroup)
+		if err != nil {
+			log.Warn("socket group not found; only root may use the API", "group", o.SocketGroup, "error", err)
+		} else if gid, err = strconv.Atoi(g.Gid); err != nil {
+			return Config{}, fmt.Errorf("parse gid of group %q: %w", o.SocketGroup, err)
+		}
+	}
+	osr, err := readOSRelease(o.OSRelease)
+	if err != nil {
+		log.Warn("os-release unreadable; /os will be empty", "path", o.OSRelease, "error", err)
+	}
+	var applier Applier = LogApplier{Logger: log}
+	if o.Applier != "" {
+		applier = CommandApplier{Path: o.Applier, SocketPath: o.SocketPath, Output: stderr}
+	}
+	return Config{
+		Store:        store,
+		Validator:    settings.Validator{},
+		Applier:      applier,
+		Rebooter:     SystemctlRebooter{Path: o.Systemctl},
+		OS:           osr,
+		Logger:       log,
+		SocketGID:    gid,
+		MaxBodyBytes: o.MaxBodyBytes,
+		Limits:       DefaultLimits(),
+	}, nil
 }
 
 // Main runs the API server until ctx is cancelled. It returns 0 on a clean
@@ -40,40 +100,40 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // command builds the apiserver command; logs go to stderr.
 func command(stderr io.Writer) *cobra.Command {
-	var o options
+	o := DefaultOptions()
 	cmd := &cobra.Command{
 		Use:   "apiserver --datastore-path DIR",
 		Short: "Serve the settings API on a Unix socket",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.datastorePath == "" {
+			if o.DatastorePath == "" {
 				return cli.Usagef("--datastore-path is required")
 			}
-			log, err := cli.NewLogger(stderr, o.logLevel, "apiserver")
+			log, err := cli.NewLogger(stderr, o.LogLevel, "apiserver")
 			if err != nil {
 				return err
 			}
-			return run(cmd.Context(), o, log)
+			return run(cmd.Context(), o, log, stderr)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.datastorePath, "datastore-path", "", "datastore directory, usually <base>/current (required)")
-	f.StringVar(&o.socketPath, "socket-path", api.DefaultSocketPath, "Unix socket to listen on")
-	f.IntVar(&o.socketGID, "socket-gid", -1, "group owning the socket; its members may use the API (negative: group --socket-group)")
-	f.StringVar(&o.socketGroup, "socket-group", "api", "group name used when --socket-gid is not given")
-	f.StringVar(&o.osRelease, "os-release", "/usr/lib/os-release", "os-release file served at /os")
-	f.StringVar(&o.applier, "applier", "", "program run on apply (thar-be-settings protocol); empty only logs")
-	f.StringVar(&o.systemctl, "systemctl", "/usr/bin/systemctl", "systemctl used for /actions/reboot")
-	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.Int64Var(&o.maxBody, "max-body-bytes", api.MaxBodyBytes, "largest request body accepted")
+	f.StringVar(&o.DatastorePath, "datastore-path", "", "datastore directory, usually <base>/current (required)")
+	f.StringVar(&o.SocketPath, "socket-path", o.SocketPath, "Unix socket to listen on")
+	f.IntVar(&o.SocketGID, "socket-gid", o.SocketGID, "group owning the socket; its members may use the API (negative: group --socket-group)")
+	f.StringVar(&o.SocketGroup, "socket-group", o.SocketGroup, "group name used when --socket-gid is not given")
+	f.StringVar(&o.OSRelease, "os-release", o.OSRelease, "os-release file served at /os")
+	f.StringVar(&o.Applier, "applier", o.Applier, "settings applier run on apply (thar-be-settings protocol); empty only logs")
+	f.StringVar(&o.Systemctl, "systemctl", o.Systemctl, "systemctl used for /actions/reboot")
+	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
+	f.Int64Var(&o.MaxBodyBytes, "max-body-bytes", o.MaxBodyBytes, "largest request body accepted")
 	return cmd
 }
 
-func run(ctx context.Context, o options, log *slog.Logger) error {
-	if _, err := os.Stat(o.datastorePath); err != nil {
+func run(ctx context.Context, o Options, log *slog.Logger, stderr io.Writer) error {
+	if _, err := os.Stat(o.DatastorePath); err != nil {
 		return fmt.Errorf("datastore does not exist, did storewolf run? %w", err)
 	}
-	store, err := datastore.Open(ctx, o.datastorePath)
+	store, err := datastore.Open(ctx, o.DatastorePath)
 	if err != nil {
 		return err
 	}
@@ -82,35 +142,19 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		log.Info("datastore recovered from its write-ahead log", "records", r.Records,
 			"discarded_bytes", r.DiscardedBytes, "restored_transactions", r.RestoredTransactions)
 	}
-	gid := o.socketGID
-	if gid < 0 {
-		g, err := user.LookupGroup(o.socketGroup)
-		if err != nil {
-			log.Warn("socket group not found; only root may use the API", "group", o.socketGroup, "error", err)
-		} else if gid, err = strconv.Atoi(g.Gid); err != nil {
-			return fmt.Errorf("parse gid of group %q: %w", o.socketGroup, err)
-		}
-	}
-	osr, err := readOSRelease(o.osRelease)
+	cfg, err := o.Config(store, log, stderr)
 	if err != nil {
-		log.Warn("os-release unreadable; /os will be empty", "path", o.osRelease, "error", err)
+		return err
 	}
-	var applier Applier = LogApplier{Logger: log}
-	if o.applier != "" {
-		applier = CommandApplier{Path: o.applier}
-	}
-	srv := New(Config{
-		Store: store, Applier: applier, Rebooter: SystemctlRebooter{Path: o.systemctl},
-		OS: osr, Logger: log, SocketGID: gid, MaxBodyBytes: o.maxBody,
-	})
-	ln, err := Listen(o.socketPath, gid, 0o660)
+	srv := New(cfg)
+	ln, err := Listen(o.SocketPath, cfg.SocketGID, 0o660)
 	if err != nil {
 		return err
 	}
 	if _, err := daemon.SdNotify(true, daemon.SdNotifyReady); err != nil {
 		log.Warn("notify systemd", "error", err)
 	}
-	log.Info("listening", "socket", o.socketPath, "datastore", store.Dir(), "gid", gid)
+	log.Info("listening", "socket", o.SocketPath, "datastore", store.Dir(), "gid", cfg.SocketGID, "applier", o.Applier)
 	err = srv.Serve(ctx, ln)
 	log.Info("stopped")
 	return err

@@ -5,19 +5,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/settings"
 )
 
 // peerEnv makes the test binary act as an unprivileged API client.
@@ -254,7 +258,7 @@ func TestCrashAtomicity(t *testing.T) {
 			gen++
 			patched = false
 			tx := fmt.Sprintf("gen-%d", gen)
-			patch := map[string]any{"crash": map[string]any{"a": map[string]any{"k": gen}, "b": map[string]any{"k": gen}, "c": gen, "d": gen}}
+			patch := crashPatch(gen)
 			// Both calls fail once the server is killed.
 			if err := c.Set(context.Background(), tx, patch); err != nil {
 				break
@@ -291,29 +295,57 @@ func TestCrashAtomicity(t *testing.T) {
 	t.Logf("%d kills, %d commits acknowledged, %d attempted; kill during: %v", kills, acked, gen, cases)
 }
 
-// crashBody is the shape of the crash.* settings, live or pending.
+// crashPatch is generation gen of the four crash settings: two nested a
+// level deeper than the other two, in two namespaces of the model (the
+// shipped server validates).
+func crashPatch(gen int) map[string]any {
+	src := fmt.Sprintf("crash:g%d", gen)
+	return map[string]any{
+		"host-containers": map[string]any{"crash-a": map[string]any{"source": src}, "crash-b": map[string]any{"source": src}},
+		"kernel":          map[string]any{"sysctl": map[string]any{"crash.c": strconv.Itoa(gen), "crash.d": strconv.Itoa(gen)}},
+	}
+}
+
+// crashBody is the shape of the crash settings, live or pending.
 type crashBody struct {
-	Crash *struct {
-		A struct{ K *int } `json:"a"`
-		B struct{ K *int } `json:"b"`
-		C *int             `json:"c"`
-		D *int             `json:"d"`
-	} `json:"crash"`
+	HostContainers struct {
+		A *struct{ Source string } `json:"crash-a"`
+		B *struct{ Source string } `json:"crash-b"`
+	} `json:"host-containers"`
+	Kernel struct {
+		Sysctl struct {
+			C *string `json:"crash.c"`
+			D *string `json:"crash.d"`
+		} `json:"sysctl"`
+	} `json:"kernel"`
 }
 
 // generation returns the one generation that all four keys hold, -1 if
 // none is set, or an error if they differ or some are missing.
 func (b crashBody) generation() (int, error) {
-	if b.Crash == nil {
-		return -1, nil
-	}
-	vals := []*int{b.Crash.A.K, b.Crash.B.K, b.Crash.C, b.Crash.D}
-	for _, v := range vals {
-		if v == nil || *v != *vals[0] {
-			return 0, fmt.Errorf("keys of different generations or missing")
+	var vals []string
+	for _, hc := range []*struct{ Source string }{b.HostContainers.A, b.HostContainers.B} {
+		if hc != nil {
+			vals = append(vals, strings.TrimPrefix(hc.Source, "crash:g"))
 		}
 	}
-	return *vals[0], nil
+	for _, v := range []*string{b.Kernel.Sysctl.C, b.Kernel.Sysctl.D} {
+		if v != nil {
+			vals = append(vals, *v)
+		}
+	}
+	switch {
+	case len(vals) == 0:
+		return -1, nil
+	case len(vals) < 4:
+		return 0, fmt.Errorf("keys missing")
+	}
+	for _, v := range vals[1:] {
+		if v != vals[0] {
+			return 0, fmt.Errorf("keys of different generations")
+		}
+	}
+	return strconv.Atoi(vals[0])
 }
 
 // checkPending asserts the state of transaction gen-<gen>, the one in
@@ -353,12 +385,12 @@ func checkPending(t *testing.T, c *apiclient.Client, round, gen int, patched boo
 	return "patch interrupted"
 }
 
-// checkGeneration asserts that the four crash.* keys hold one generation g
+// checkGeneration asserts that the four crash keys hold one generation g
 // with acked <= g <= attempted (or are all absent before any ack), and
 // returns it (-1 when absent).
 func checkGeneration(t *testing.T, c *apiclient.Client, round, acked, attempted int) int {
 	t.Helper()
-	_, body, err := c.Raw(context.Background(), http.MethodGet, "/settings?prefix=crash", nil)
+	_, body, err := c.Raw(context.Background(), http.MethodGet, "/settings", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,4 +408,63 @@ func checkGeneration(t *testing.T, c *apiclient.Client, round, acked, attempted 
 		t.Fatalf("round %d: generation %d outside [acked %d, attempted %d]", round, g, acked, attempted)
 	}
 	return g
+}
+
+// TestProductionConfig checks the wiring Main serves with: the settings
+// model, the settings applier told the socket, systemctl, the shipped
+// limits. TestShippedUnits (sources/agent) runs it from the shipped unit.
+func TestProductionConfig(t *testing.T) {
+	o := DefaultOptions()
+	o.SocketPath = "/run/test.sock"
+	o.SocketGID = 0
+	var stderr bytes.Buffer
+	cfg, err := o.Config(nil, slog.New(slog.DiscardHandler), &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg.Validator.(settings.Validator); !ok {
+		t.Errorf("Validator = %T, want settings.Validator", cfg.Validator)
+	}
+	if a, ok := cfg.Applier.(CommandApplier); !ok || a.Path != "/usr/bin/settings-applier" || a.SocketPath != "/run/test.sock" || a.Output != &stderr {
+		t.Errorf("Applier = %#v, want the settings applier told /run/test.sock, output to stderr", cfg.Applier)
+	}
+	if r, ok := cfg.Rebooter.(SystemctlRebooter); !ok || r.Path != "/usr/bin/systemctl" {
+		t.Errorf("Rebooter = %#v", cfg.Rebooter)
+	}
+	if cfg.Limits != DefaultLimits() || cfg.MaxBodyBytes != api.MaxBodyBytes || cfg.SocketGID != 0 {
+		t.Errorf("Limits %+v, MaxBodyBytes %d, SocketGID %d; want the defaults, %d, 0", cfg.Limits, cfg.MaxBodyBytes, cfg.SocketGID, api.MaxBodyBytes)
+	}
+	o.Applier = ""
+	if cfg, _ := o.Config(nil, slog.New(slog.DiscardHandler), &stderr); fmt.Sprintf("%T", cfg.Applier) != "apiserver.LogApplier" {
+		t.Errorf("--applier \"\": Applier = %T, want LogApplier", cfg.Applier)
+	}
+}
+
+// TestCommandApplier runs a program in the applier's place: it gets
+// --daemon, --socket-path and the keys on stdin (or --all), and what it
+// prints reaches Output, and the error when it fails.
+func TestCommandApplier(t *testing.T) {
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "applier")
+	script := "#!/bin/sh\necho \"args: $*\"\necho \"keys: $(cat)\"\n[ \"$3\" != /fail.sock ]\n"
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	a := CommandApplier{Path: prog, SocketPath: "/run/x.sock", Output: &out}
+	if err := a.Apply(context.Background(), []string{"settings.motd", "settings.network.hostname"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Apply(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := "args: --daemon --socket-path /run/x.sock\nkeys: [\"settings.motd\",\"settings.network.hostname\"]\n" +
+		"args: --daemon --socket-path /run/x.sock --all\nkeys: \n"
+	if out.String() != want {
+		t.Errorf("applier output %q, want %q", out.String(), want)
+	}
+	a.SocketPath = "/fail.sock"
+	if err := a.Apply(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "exit status 1: args: --daemon --socket-path /fail.sock --all") {
+		t.Errorf("failing applier: %v, want its exit status and output", err)
+	}
 }

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -160,12 +161,23 @@ func (a LogApplier) Apply(_ context.Context, keys []string) error {
 
 // CommandApplier runs a thar-be-settings style program: with keys, it runs
 // "<Path> --daemon" with the keys as a JSON array on stdin; without, it runs
-// "<Path> --daemon --all".
-type CommandApplier struct{ Path string }
+// "<Path> --daemon --all". With SocketPath, "--socket-path SocketPath" is
+// added, so the program reads settings from the server that runs it.
+type CommandApplier struct {
+	Path       string
+	SocketPath string
+	// Output receives what the program printed once it has ended
+	// (apiserver passes its own stderr, so the applier's lines reach the
+	// journal); on failure it is part of the error as well.
+	Output io.Writer
+}
 
 // Apply runs the command and waits for it.
 func (a CommandApplier) Apply(ctx context.Context, keys []string) error {
 	args := []string{"--daemon"}
+	if a.SocketPath != "" {
+		args = append(args, "--socket-path", a.SocketPath)
+	}
 	if keys == nil {
 		args = append(args, "--all")
 	}
@@ -175,9 +187,13 @@ func (a CommandApplier) Apply(ctx context.Context, keys []string) error {
 		if err != nil {
 			return fmt.Errorf("encode changed keys: %w", err)
 		}
-		cmd.Stdin = strings.NewReader(string(in))
+		cmd.Stdin = bytes.NewReader(in)
 	}
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if a.Output != nil {
+		a.Output.Write(out)
+	}
+	if err != nil {
 		return fmt.Errorf("run config applier %s: %w: %s", a.Path, err, strings.TrimSpace(string(out)))
 	}
 	return nil

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -204,11 +205,12 @@ func TestSystemRestarter(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "hook")
 	out := filepath.Join(dir, "out")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s|%s' \"$1\" \"$CHANGED_SETTINGS\" > \"$2\"\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s|%s' \"$1\" \"$CHANGED_SETTINGS\" > \"$2\"\necho hook ran\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	units := &fakeUnits{}
-	r := SystemRestarter{Units: units}
+	var output bytes.Buffer
+	r := SystemRestarter{Units: units, Output: &output}
 	svc := settings.Service{RestartCommands: []string{
 		"/bin/systemctl try-restart containerd.service host-containerd.service",
 		"/usr/bin/systemctl try-reload-or-restart chronyd.service",
@@ -223,6 +225,9 @@ func TestSystemRestarter(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(out); string(got) != "arg|settings.a settings.b" {
 		t.Fatalf("hook saw %q", got)
+	}
+	if output.String() != "hook ran\n" {
+		t.Errorf("restart commands printed %q to Output, want the hook's line", output.String())
 	}
 	bad := settings.Service{RestartCommands: []string{"/bin/false"}}
 	if err := r.Restart(context.Background(), "bad", bad, nil); err == nil || !strings.Contains(err.Error(), "restart service bad") {

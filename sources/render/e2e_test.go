@@ -91,8 +91,18 @@ func (h *host) boot(ctx context.Context) (*apiclient.Client, *render.Applier, fu
 	}
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	client := apiclient.New(sock)
+	// The shipped wiring, but for the applier: this one runs in process,
+	// writes under h.root and records restarts (sources/agent's
+	// TestShippedUnits runs the shipped one).
+	opts := apiserver.DefaultOptions()
+	opts.SocketPath, opts.SocketGID = sock, os.Getgid()
+	cfg, err := opts.Config(store, log, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
 	applier := &render.Applier{Source: render.APISource{Client: client}, Restarter: h.rec, Root: h.root, Logger: log}
-	srv := apiserver.New(apiserver.Config{Store: store, Validator: settings.Validator{}, Applier: applier, SocketGID: os.Getgid(), Logger: log})
+	cfg.Applier = applier
+	srv := apiserver.New(cfg)
 	ln, err := apiserver.Listen(sock, -1, 0o600)
 	if err != nil {
 		t.Fatal(err)

@@ -64,8 +64,8 @@ func command(stdin io.Reader, stderr io.Writer) *cobra.Command {
 		Use:   "set-hostname FILE",
 		Short: "Set the kernel host name from FILE",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return SetHostname(args[0])
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return SetHostname(args[0], cmd.OutOrStdout())
 		},
 	})
 	return root
@@ -85,7 +85,7 @@ func apply(ctx context.Context, o options, stdin io.Reader, stdout io.Writer, lo
 	}
 	client := apiclient.New(o.socket)
 	defer client.Close()
-	restarter := SystemRestarter{}
+	restarter := SystemRestarter{Output: stdout}
 	if units, err := ConnectSystemd(ctx); err != nil {
 		log.Warn("systemd D-Bus unavailable; systemctl commands will be run as programs", "error", err)
 	} else {

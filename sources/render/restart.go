@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,9 @@ type Units interface {
 // CHANGED_SETTINGS set to the space-separated changed keys.
 type SystemRestarter struct {
 	Units Units
+	// Output receives what each command printed (settings-applier passes
+	// its stderr); nil discards it unless the command fails.
+	Output io.Writer
 }
 
 // Restart implements Restarter.
@@ -53,7 +57,11 @@ func (r SystemRestarter) Restart(ctx context.Context, name string, svc settings.
 		if changed != nil {
 			cmd.Env = append(cmd.Env, "CHANGED_SETTINGS="+strings.Join(changed, " "))
 		}
-		if out, err := cmd.CombinedOutput(); err != nil {
+		out, err := cmd.CombinedOutput()
+		if r.Output != nil {
+			r.Output.Write(out)
+		}
+		if err != nil {
 			return fmt.Errorf("restart service %s: run %q: %w: %s", name, cmdline, err, strings.TrimSpace(string(out)))
 		}
 	}
