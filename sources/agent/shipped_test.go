@@ -1,0 +1,466 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/petrel-os/petrel/sources/apiclient"
+	"github.com/petrel-os/petrel/sources/generator"
+)
+
+// bootOrder is the order in which systemd starts the units that run
+// Petrel agents (their After=/Before= lines; docs/host.md). Every such
+// unit under packages/ must be listed.
+var bootOrder = []string{
+	"storewolf.service",
+	"apiserver.service",
+	"early-boot-config.service",
+	"sundog.service",
+	"settings-applier.service",
+	"mark-successful-boot.service",
+	"petrel-ready.service",
+}
+
+// noBootDisk lists the units whose agents need the host's boot disk,
+// which a temporary root does not have: they are started with their
+// unit's arguments and must get past parsing them (exit 1 with the disk
+// named, not the usage exit 2).
+var noBootDisk = map[string]string{
+	"mark-successful-boot.service": "find OS disk",
+	"petrel-ready.service":         "find booted bank",
+}
+
+// unit is what the test takes from a unit file.
+type unit struct {
+	name       string
+	typ        string     // Type=
+	conditions []string   // ConditionPathExists=
+	pre        [][]string // ExecStartPre=, in order
+	start      []string   // ExecStart=
+}
+
+// readUnits parses every packages/*/*.service that runs a Petrel agent.
+func readUnits(t *testing.T) map[string]unit {
+	t.Helper()
+	files, err := filepath.Glob("../../packages/*/*.service")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no unit files under packages/: %v", err)
+	}
+	agents := Agents()
+	units := map[string]unit{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := unit{name: filepath.Base(f), typ: "simple"}
+		petrel := false
+		for n, line := range strings.Split(string(data), "\n") {
+			key, val, ok := strings.Cut(strings.TrimSpace(line), "=")
+			if !ok || strings.HasPrefix(key, "#") || strings.HasPrefix(key, ";") {
+				continue
+			}
+			switch key {
+			case "Type":
+				u.typ = val
+			case "ConditionPathExists":
+				u.conditions = append(u.conditions, val)
+			case "ExecStart", "ExecStartPre":
+				argv, err := generator.Split(val)
+				if err != nil || len(argv) == 0 {
+					t.Fatalf("%s:%d: cannot split %q: %v", f, n+1, val, err)
+				}
+				if strings.HasPrefix(argv[0], "/usr/bin/") {
+					if _, ok := agents[filepath.Base(argv[0])]; ok {
+						petrel = true
+					}
+				}
+				if key == "ExecStart" {
+					u.start = argv
+				} else {
+					u.pre = append(u.pre, argv)
+				}
+			}
+		}
+		if petrel {
+			units[u.name] = u
+		}
+	}
+	var names []string
+	for n := range units {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	want := slices.Clone(bootOrder)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Fatalf("units that run Petrel agents: %v; the test knows the boot order of %v", names, want)
+	}
+	return units
+}
+
+// sandbox is a temporary root file system laid out as the os and host
+// packages install it (packages/os/os.spec, packages/host/host.spec), in
+// which the agents run under bubblewrap with their own UTS, IPC and
+// network namespaces: nothing they do reaches the machine running the
+// test but the files of the root.
+type sandbox struct {
+	t    *testing.T
+	root string
+	logs sync.Map // unit name → *bytes.Buffer of the agents' output
+}
+
+func newSandbox(t *testing.T) *sandbox {
+	dir, err := os.MkdirTemp("", "shipped") // short: the API socket path lives in it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s := &sandbox{t: t, root: dir}
+	bin := s.path("/usr/bin/petrel")
+	os.MkdirAll(filepath.Dir(bin), 0o755)
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/petrel-os/petrel/cmd/petrel")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the multi-call binary: %v\n%s", err, out)
+	}
+	for _, name := range Names() {
+		if err := os.Symlink("petrel", s.path("/usr/bin/"+name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.copyGlob("../settings/defaults/*.toml", "/usr/share/petrel/defaults.d")
+	s.copyGlob("../render/templates/*", "/usr/share/templates")
+	for _, f := range []string{"passwd", "group", "nsswitch.conf"} {
+		s.copyGlob("../../packages/filesystem/"+f, "/etc")
+	}
+	s.write("/usr/lib/os-release", "NAME=Petrel\nID=petrel\nVERSION_ID=0.1.0\nPRETTY_NAME=\"Petrel 0.1.0 (metal-dev)\"\nVARIANT_ID=metal-dev\nBUILD_ID=shipped\n")
+	for _, d := range []string{"/var/lib/petrel", "/run", "/tmp", "/proc", "/dev"} {
+		os.MkdirAll(s.path(d), 0o755)
+	}
+	return s
+}
+
+func (s *sandbox) path(p string) string { return filepath.Join(s.root, p) }
+
+func (s *sandbox) write(p, data string) {
+	s.t.Helper()
+	if err := os.MkdirAll(filepath.Dir(s.path(p)), 0o755); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(s.path(p), []byte(data), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *sandbox) read(p string) string {
+	data, err := os.ReadFile(s.path(p))
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	return string(data)
+}
+
+func (s *sandbox) copyGlob(pattern, dir string) {
+	s.t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil || len(files) == 0 {
+		s.t.Fatalf("copy %s: no files (%v)", pattern, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.write(filepath.Join(dir, filepath.Base(f)), string(data))
+	}
+}
+
+// command returns the command running argv in the sandbox as systemd runs
+// a unit's command: a clean environment with systemd's PATH, in /. opts
+// are further bubblewrap options. Output goes to the unit's log.
+func (s *sandbox) command(ctx context.Context, u string, argv []string, opts ...string) *exec.Cmd {
+	args := []string{"--bind", s.root, "/", "--proc", "/proc", "--dev", "/dev",
+		"--unshare-uts", "--unshare-ipc", "--unshare-net", "--die-with-parent", "--chdir", "/",
+		"--clearenv", "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"}
+	args = append(append(append(args, opts...), "--"), argv...)
+	cmd := exec.CommandContext(ctx, "bwrap", args...)
+	buf, _ := s.logs.LoadOrStore(u, &bytes.Buffer{})
+	w := lockedWriter{buf.(*bytes.Buffer)}
+	cmd.Stdout, cmd.Stderr = w, w
+	return cmd
+}
+
+// log returns what the agents of unit u printed.
+func (s *sandbox) log(u string) string {
+	logMu.Lock()
+	defer logMu.Unlock()
+	if b, ok := s.logs.Load(u); ok {
+		return b.(*bytes.Buffer).String()
+	}
+	return ""
+}
+
+// logMu guards the log buffers, which agents write while the test reads.
+var logMu sync.Mutex
+
+type lockedWriter struct{ w io.Writer }
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	return l.w.Write(p)
+}
+
+// conditionsMet evaluates ConditionPathExists= in the root.
+func (s *sandbox) conditionsMet(u unit) bool {
+	for _, c := range u.conditions {
+		p, negate := strings.CutPrefix(c, "!")
+		_, err := os.Stat(s.path(p))
+		if (err == nil) == negate {
+			return false
+		}
+	}
+	return true
+}
+
+// startNotify starts a Type=notify unit and waits for its READY=1.
+func (s *sandbox) startNotify(ctx context.Context, u unit) (childPID int, stop func()) {
+	t := s.t
+	notify := s.path("/run/systemd/notify")
+	os.MkdirAll(filepath.Dir(notify), 0o755)
+	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	info, infoW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer info.Close()
+	cmd := s.command(ctx, u.name, u.start, "--setenv", "NOTIFY_SOCKET", "/run/systemd/notify", "--info-fd", "3")
+	cmd.ExtraFiles = []*os.File{infoW} // fd 3
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: start: %v", u.name, err)
+	}
+	infoW.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var pi struct {
+		ChildPID int `json:"child-pid"`
+	}
+	if err := json.NewDecoder(info).Decode(&pi); err != nil {
+		t.Fatalf("%s: read bwrap's child pid: %v\n%s", u.name, err, s.log(u.name))
+	}
+	ready := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := nc.Read(buf)
+			if err != nil {
+				return
+			}
+			if msg := string(buf[:n]); strings.Contains(msg, "READY=1") {
+				ready <- msg
+				return
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-exited:
+		t.Fatalf("%s: %v exited before READY=1: %v\n%s", u.name, u.start, err, s.log(u.name))
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s: no READY=1 within 2 minutes\n%s", u.name, s.log(u.name))
+	}
+	return pi.ChildPID, func() {
+		unix.Kill(pi.ChildPID, unix.SIGTERM)
+		if err := <-exited; err != nil {
+			t.Errorf("%s: stopped with %v\n%s", u.name, err, s.log(u.name))
+		}
+	}
+}
+
+// runOneshot runs the ExecStartPre and ExecStart lines of a oneshot unit
+// and returns the exit status of the first that fails, else 0.
+func (s *sandbox) runOneshot(ctx context.Context, u unit) int {
+	for _, argv := range append(slices.Clone(u.pre), u.start) {
+		cmd := s.command(ctx, u.name, argv)
+		if err := cmd.Run(); err != nil {
+			if ee, ok := err.(*exec.ExitError); ok {
+				return ee.ExitCode()
+			}
+			s.t.Fatalf("%s: run %v: %v", u.name, argv, err)
+		}
+	}
+	return 0
+}
+
+// utsHostname reads the host name of the UTS namespace of process pid.
+func utsHostname(pid int) (string, error) {
+	type result struct {
+		name string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The thread joins pid's namespace and is never unlocked, so it
+		// ends with this goroutine and no other code runs in it.
+		runtime.LockOSThread()
+		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/uts", pid))
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWUTS); err != nil {
+			ch <- result{err: fmt.Errorf("join UTS namespace of %d: %w", pid, err)}
+			return
+		}
+		var u unix.Utsname
+		if err := unix.Uname(&u); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		ch <- result{name: unix.ByteSliceToString(u.Nodename[:])}
+	}()
+	r := <-ch
+	return r.name, r.err
+}
+
+// apiclient runs the apiclient command line against the sandbox's API.
+func (s *sandbox) apiclient(args ...string) (int, string) {
+	var out bytes.Buffer
+	code := apiclient.Run(context.Background(), append([]string{"--socket-path", s.path("/run/api.sock")}, args...),
+		strings.NewReader(""), &out, &out)
+	return code, out.String()
+}
+
+// TestShippedUnits boots the shipped units' agents in a temporary root,
+// each with exactly its unit's ExecStartPre= and ExecStart= command lines
+// and in the units' order, then drives the running API server with
+// apiclient as a user would: a value the settings model refuses is a 400
+// naming every bad field, and a good value takes effect at once (the file
+// is rendered, the host name of the API server's namespace is set).
+func TestShippedUnits(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatalf("this test must run as root: bubblewrap makes the agents' namespaces (it runs as root in CI)")
+	}
+	units := readUnits(t)
+	s := newSandbox(t)
+	s.write("/var/lib/petrel/user-data.toml", "[settings]\nmotd = \"hello from user data\"\n[settings.network]\nhostname = \"petrel-test\"\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	apiPID := 0
+	for _, name := range bootOrder {
+		u := units[name]
+		if !s.conditionsMet(u) {
+			t.Fatalf("%s: ConditionPathExists %v not met in the boot sequence", name, u.conditions)
+		}
+		switch {
+		case u.typ == "notify":
+			if len(u.pre) > 0 {
+				t.Fatalf("%s: ExecStartPre= on a notify unit is not handled by this test", name)
+			}
+			pid, stop := s.startNotify(ctx, u)
+			defer stop()
+			if name == "apiserver.service" {
+				apiPID = pid
+			}
+		case u.typ == "oneshot":
+			code := s.runOneshot(ctx, u)
+			want, needsDisk := noBootDisk[name]
+			switch {
+			case needsDisk && (code != 1 || !strings.Contains(s.log(name), want)):
+				t.Errorf("%s: %v exit %d; want 1 and output naming %q (it has no boot disk here):\n%s", name, u.start, code, want, s.log(name))
+			case !needsDisk && code != 0:
+				t.Fatalf("%s: exit %d:\n%s", name, code, s.log(name))
+			}
+		default:
+			t.Fatalf("%s: Type=%s is not handled by this test", name, u.typ)
+		}
+	}
+	if apiPID == 0 {
+		t.Fatal("apiserver.service was not started")
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range bootOrder {
+				t.Logf("output of %s:\n%s", name, s.log(name))
+			}
+		}
+	})
+
+	// The boot rendered user data's settings.
+	for file, want := range map[string]string{"/etc/motd": "hello from user data\n", "/etc/hostname": "petrel-test\n"} {
+		if got := s.read(file); got != want {
+			t.Errorf("after boot %s = %q, want %q", file, got, want)
+		}
+	}
+
+	// Values the model refuses: 400, naming every bad field; nothing stored.
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"set", "motd=5"}, []string{"status 400", "settings.motd: expected a string, got number"}},
+		{[]string{"set", "network.hostname=a b;rm -rf"}, []string{"status 400", `settings.network.hostname: expected an RFC 1123 host name, got "a b;rm -rf"`}},
+		{[]string{"set", "--json", `{"motd":"two\nlines","network":{"hostname":"-x"}}`}, []string{"status 400",
+			"settings.motd: expected text without control characters, got a line break (U+000A) at byte 3",
+			`settings.network.hostname: expected an RFC 1123 host name, got "-x"`}},
+	} {
+		code, out := s.apiclient(tc.args...)
+		for _, w := range tc.want {
+			if code != 1 || !strings.Contains(out, w) {
+				t.Errorf("apiclient %q = exit %d %q; want exit 1 and %q", tc.args, code, out, w)
+			}
+		}
+	}
+	if got := s.read("/etc/motd"); got != "hello from user data\n" {
+		t.Errorf("/etc/motd after refused values = %q", got)
+	}
+
+	// Good values take effect without a reboot.
+	if code, out := s.apiclient("set", "motd=changed live", "network.hostname=live-host"); code != 0 {
+		t.Fatalf("apiclient set = exit %d: %s", code, out)
+	}
+	for file, want := range map[string]string{"/etc/motd": "changed live\n", "/etc/hostname": "live-host\n"} {
+		if got := s.read(file); got != want {
+			t.Errorf("after apiclient set: %s = %q, want %q", file, got, want)
+		}
+	}
+	if name, err := utsHostname(apiPID); err != nil || name != "live-host" {
+		t.Errorf("host name of the API server's namespace = %q, %v; want live-host", name, err)
+	}
+	if l := s.log("apiserver.service"); !strings.Contains(l, "petrel: hostname live-host\n") {
+		t.Errorf("apiserver's output lacks the applier's line %q", "petrel: hostname live-host")
+	}
+	// What a user reads back.
+	code, out := s.apiclient("get", "settings.motd")
+	if code != 0 || !strings.Contains(out, `"motd": "changed live"`) {
+		t.Errorf("apiclient get settings.motd = exit %d %q", code, out)
+	}
+	sc := bufio.NewScanner(strings.NewReader(s.log("apiserver.service")))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "no applier configured") {
+			t.Errorf("apiserver log: %s", sc.Text())
+		}
+	}
+}
