@@ -151,6 +151,9 @@ func newSandbox(t *testing.T) *sandbox {
 		s.copyGlob("../../packages/filesystem/"+f, "/etc")
 	}
 	s.write("/usr/lib/os-release", "NAME=Petrel\nID=petrel\nVERSION_ID=0.1.0\nPRETTY_NAME=\"Petrel 0.1.0 (metal-dev)\"\nVARIANT_ID=metal-dev\nBUILD_ID=shipped\n")
+	// securityfs's lockdown control, as the kernel shows it before
+	// anything raised it.
+	s.write("/sys/kernel/security/lockdown", "[none] integrity confidentiality\n")
 	for _, d := range []string{"/var/lib/petrel", "/run", "/tmp", "/proc", "/dev"} {
 		os.MkdirAll(s.path(d), 0o755)
 	}
@@ -408,8 +411,10 @@ func TestShippedUnits(t *testing.T) {
 		}
 	})
 
-	// The boot rendered user data's settings.
-	for file, want := range map[string]string{"/etc/motd": "hello from user data\n", "/etc/hostname": "petrel-test\n"} {
+	// The boot rendered user data's settings and raised the lockdown to
+	// the default level.
+	for file, want := range map[string]string{"/etc/motd": "hello from user data\n", "/etc/hostname": "petrel-test\n",
+		"/sys/kernel/security/lockdown": "integrity"} {
 		if got := s.read(file); got != want {
 			t.Errorf("after boot %s = %q, want %q", file, got, want)
 		}
@@ -451,6 +456,15 @@ func TestShippedUnits(t *testing.T) {
 	}
 	if l := s.log("apiserver.service"); !strings.Contains(l, "petrel: hostname live-host\n") {
 		t.Errorf("apiserver's output lacks the applier's line %q", "petrel: hostname live-host")
+	}
+	// A lockdown level is raised at once; the fake control is reset to
+	// what the kernel would show first.
+	s.write("/sys/kernel/security/lockdown", "none [integrity] confidentiality\n")
+	if code, out := s.apiclient("set", "kernel.lockdown=confidentiality"); code != 0 {
+		t.Fatalf("apiclient set kernel.lockdown = exit %d: %s", code, out)
+	}
+	if got := s.read("/sys/kernel/security/lockdown"); got != "confidentiality" {
+		t.Errorf("after apiclient set kernel.lockdown=confidentiality: lockdown control = %q", got)
 	}
 	// What a user reads back.
 	code, out := s.apiclient("get", "settings.motd")

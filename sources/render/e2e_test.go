@@ -163,7 +163,7 @@ func TestBootPipeline(t *testing.T) {
 	if got := h.read("etc/hostname"); got != "petrel-test\n" {
 		t.Fatalf("/etc/hostname = %q", got)
 	}
-	if got := h.rec.take(); !reflect.DeepEqual(got, []string{"hostname", "motd"}) {
+	if got := h.rec.take(); !reflect.DeepEqual(got, []string{"hostname", "lockdown", "motd"}) {
 		t.Fatalf("restarted %v at boot", got)
 	}
 	if _, err := os.Stat(h.marker); err != nil {

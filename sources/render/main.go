@@ -20,6 +20,7 @@ import (
 //	settings-applier --all              render every file (non-strict), restart every service
 //	settings-applier [--daemon] < keys  render and restart for a JSON list of changed keys
 //	settings-applier set-hostname FILE  set the kernel host name from FILE
+//	settings-applier set-lockdown       raise the kernel lockdown level to settings.kernel.lockdown
 //
 // --daemon is accepted for apiserver's CommandApplier; the work is done
 // before exiting (no fork). Exit codes: 0 ok, 1 failure, 2 usage. The
@@ -68,6 +69,25 @@ func command(stdin io.Reader, stderr io.Writer) *cobra.Command {
 			return SetHostname(args[0], cmd.OutOrStdout())
 		},
 	})
+	var lockdownFile string
+	lockdown := &cobra.Command{
+		Use:   "set-lockdown",
+		Short: "Raise the kernel lockdown level to " + LockdownKey + " (lowering takes a reboot)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := cli.NewLogger(stderr, o.logLevel, "settings-applier")
+			if err != nil {
+				return err
+			}
+			client := apiclient.New(o.socket)
+			defer client.Close()
+			return lockdownFromAPI(cmd.Context(), client, lockdownFile, cmd.OutOrStdout(), log)
+		},
+	}
+	lockdown.Flags().StringVar(&lockdownFile, "file", DefaultLockdownFile, "the kernel's lockdown control")
+	lockdown.Flags().StringVar(&o.socket, "socket-path", api.DefaultSocketPath, "API socket")
+	lockdown.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	root.AddCommand(lockdown)
 	return root
 }
 
