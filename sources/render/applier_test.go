@@ -234,3 +234,17 @@ func TestSystemRestarter(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestParseMode(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"": "-rw-r--r--", "0600": "-rw-------", "755": "-rwxr-xr-x"} {
+		if m, err := parseMode(in); err != nil || m.String() != want {
+			t.Errorf("parseMode(%q) = %v, %v; want %s", in, m, err, want)
+		}
+	}
+	for in, want := range map[string]string{"0000": "gives nobody access", "0888": "not an octal file mode", "17777": "not an octal"} {
+		if _, err := parseMode(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseMode(%q) = %v, want %q", in, err, want)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // parseMode parses an octal mode string; "" is 0644.
@@ -16,50 +18,18 @@ func parseMode(s string) (os.FileMode, error) {
 	if err != nil || m > 0o7777 {
 		return 0, fmt.Errorf("mode %q is not an octal file mode", s)
 	}
+	if m&0o777 == 0 {
+		return 0, fmt.Errorf("mode %q gives nobody access to the file", s)
+	}
 	return os.FileMode(m), nil
 }
 
-// writeAtomic writes data to path with mode: temp file in the same
-// directory, fsync, chmod, rename, then fsync of the directory.
+// writeAtomic writes data to path with mode through outfile (temp file in
+// the same directory, fsync, rename, directory fsync), creating the
+// directory first.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create directory of %q: %w", path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temp file for %q: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(fmt.Errorf("write %q: %w", tmp, err))
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fail(fmt.Errorf("set mode of %q: %w", tmp, err))
-	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("sync %q: %w", tmp, err))
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("close %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("rename %q to %q: %w", tmp, path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %q: %w", dir, err)
-	}
-	return nil
+	return outfile.WriteFile(path, data, outfile.Options{Mode: mode})
 }
