@@ -10,10 +10,12 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/settings"
 )
 
-// MaxSize bounds user data after decompression.
+// MaxSize bounds user data as read and after decompression. The settings
+// it gives must also fit one API request (see fitsRequest).
 const MaxSize = 16 << 20
 
 // ErrNoSettings: the user data has no top-level settings table.
@@ -66,7 +68,35 @@ func Parse(provider string, data []byte) (map[string]any, error) {
 	if err := settings.Validate(s); err != nil {
 		return nil, wrap(err)
 	}
+	if err := fitsRequest(s); err != nil {
+		return nil, wrap(err)
+	}
 	return s, nil
+}
+
+// ErrTooLarge: the settings do not fit one API request.
+var ErrTooLarge = errors.New("settings too large for one API request")
+
+// fitsRequest checks that settings fit the one PATCH request Run sends:
+// at most api.MaxBodyBytes of JSON and settings.MaxKeys settings, the
+// API server's limits, so that user data too large for the API is refused
+// here with the limit named rather than by the server.
+func fitsRequest(s map[string]any) error {
+	body, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode settings: %w", err)
+	}
+	if len(body) > api.MaxBodyBytes {
+		return fmt.Errorf("%w: its settings are %d bytes as JSON, more than the API's limit of %d bytes", ErrTooLarge, len(body), api.MaxBodyBytes)
+	}
+	kvs, err := settings.Flatten([]string{"settings"}, s)
+	if err != nil {
+		return err
+	}
+	if len(kvs) > settings.MaxKeys {
+		return fmt.Errorf("%w: it sets %d settings, more than the API's limit of %d", ErrTooLarge, len(kvs), settings.MaxKeys)
+	}
+	return nil
 }
 
 // jsonError adds the line and column to a JSON syntax or type error.
