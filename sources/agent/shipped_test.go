@@ -24,26 +24,30 @@ import (
 	"github.com/petrel-os/petrel/sources/generator"
 )
 
-// bootOrder is the order in which systemd starts the units that run
+// bootOrder returns the order in which systemd starts the units that run
 // Petrel agents (their After=/Before= lines; docs/host.md). Every such
 // unit under packages/ must be listed.
-var bootOrder = []string{
-	"storewolf.service",
-	"apiserver.service",
-	"early-boot-config.service",
-	"sundog.service",
-	"settings-applier.service",
-	"mark-successful-boot.service",
-	"petrel-ready.service",
+func bootOrder() []string {
+	return []string{
+		"storewolf.service",
+		"apiserver.service",
+		"early-boot-config.service",
+		"sundog.service",
+		"settings-applier.service",
+		"mark-successful-boot.service",
+		"petrel-ready.service",
+	}
 }
 
-// noBootDisk lists the units whose agents need the host's boot disk,
-// which a temporary root does not have: they are started with their
-// unit's arguments and must get past parsing them (exit 1 with the disk
-// named, not the usage exit 2).
-var noBootDisk = map[string]string{
-	"mark-successful-boot.service": "find OS disk",
-	"petrel-ready.service":         "find booted bank",
+// noBootDisk returns the units whose agents need the host's boot disk,
+// which a temporary root does not have, with what their output must name:
+// they are started with their unit's arguments and must get past parsing
+// them (exit 1 with the disk lookup named, not the usage exit 2).
+func noBootDisk() map[string]string {
+	return map[string]string{
+		"mark-successful-boot.service": "find OS disk",
+		"petrel-ready.service":         "find booted bank",
+	}
 }
 
 // unit is what the test takes from a unit file.
@@ -107,7 +111,7 @@ func readUnits(t *testing.T) map[string]unit {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	want := slices.Clone(bootOrder)
+	want := bootOrder()
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Fatalf("units that run Petrel agents: %v; the test knows the boot order of %v", names, want)
@@ -123,7 +127,8 @@ func readUnits(t *testing.T) map[string]unit {
 type sandbox struct {
 	t    *testing.T
 	root string
-	logs sync.Map // unit name → *bytes.Buffer of the agents' output
+	mu   sync.Mutex               // guards the buffers in logs, which agents write while the test reads
+	logs map[string]*bytes.Buffer // unit name → the agents' output
 }
 
 func newSandbox(t *testing.T) *sandbox {
@@ -132,7 +137,7 @@ func newSandbox(t *testing.T) *sandbox {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &sandbox{t: t, root: dir}
+	s := &sandbox{t: t, root: dir, logs: map[string]*bytes.Buffer{}}
 	bin := s.path("/usr/bin/petrel")
 	os.MkdirAll(filepath.Dir(bin), 0o755)
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/petrel-os/petrel/cmd/petrel")
@@ -204,30 +209,34 @@ func (s *sandbox) command(ctx context.Context, u string, argv []string, opts ...
 		"--clearenv", "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"}
 	args = append(append(append(args, opts...), "--"), argv...)
 	cmd := exec.CommandContext(ctx, "bwrap", args...)
-	buf, _ := s.logs.LoadOrStore(u, &bytes.Buffer{})
-	w := lockedWriter{buf.(*bytes.Buffer)}
+	s.mu.Lock()
+	if s.logs[u] == nil {
+		s.logs[u] = &bytes.Buffer{}
+	}
+	w := lockedWriter{mu: &s.mu, w: s.logs[u]}
+	s.mu.Unlock()
 	cmd.Stdout, cmd.Stderr = w, w
 	return cmd
 }
 
 // log returns what the agents of unit u printed.
 func (s *sandbox) log(u string) string {
-	logMu.Lock()
-	defer logMu.Unlock()
-	if b, ok := s.logs.Load(u); ok {
-		return b.(*bytes.Buffer).String()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.logs[u]; b != nil {
+		return b.String()
 	}
 	return ""
 }
 
-// logMu guards the log buffers, which agents write while the test reads.
-var logMu sync.Mutex
-
-type lockedWriter struct{ w io.Writer }
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
 
 func (l lockedWriter) Write(p []byte) (int, error) {
-	logMu.Lock()
-	defer logMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
 
@@ -372,7 +381,7 @@ func TestShippedUnits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	apiPID := 0
-	for _, name := range bootOrder {
+	for _, name := range bootOrder() {
 		u := units[name]
 		if !s.conditionsMet(u) {
 			t.Fatalf("%s: ConditionPathExists %v not met in the boot sequence", name, u.conditions)
@@ -389,7 +398,7 @@ func TestShippedUnits(t *testing.T) {
 			}
 		case u.typ == "oneshot":
 			code := s.runOneshot(ctx, u)
-			want, needsDisk := noBootDisk[name]
+			want, needsDisk := noBootDisk()[name]
 			switch {
 			case needsDisk && (code != 1 || !strings.Contains(s.log(name), want)):
 				t.Errorf("%s: %v exit %d; want 1 and output naming %q (it has no boot disk here):\n%s", name, u.start, code, want, s.log(name))
@@ -405,7 +414,7 @@ func TestShippedUnits(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, name := range bootOrder {
+			for _, name := range bootOrder() {
 				t.Logf("output of %s:\n%s", name, s.log(name))
 			}
 		}

@@ -23,27 +23,32 @@ func quote(v any) (string, error) {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			if isControl(r) {
-				fmt.Fprintf(&b, `\u%04X`, r)
-			} else {
-				b.WriteRune(r)
-			}
+		if e := shortEscape(r); e != "" {
+			b.WriteString(e)
+		} else if isControl(r) {
+			fmt.Fprintf(&b, `\u%04X`, r)
+		} else {
+			b.WriteRune(r)
 		}
 	}
 	b.WriteByte('"')
 	return b.String(), nil
+}
+
+// shortEscape returns the two-character escape of r that quote uses, or
+// "" when r has none.
+func shortEscape(r rune) string {
+	switch r {
+	case '"', '\\':
+		return `\` + string(r)
+	case '\n':
+		return `\n`
+	case '\r':
+		return `\r`
+	case '\t':
+		return `\t`
+	}
+	return ""
 }
 
 // tomlKey renders s as a TOML key: bare when it is only ASCII letters,

@@ -16,8 +16,8 @@ func TestSetLockdown(t *testing.T) {
 	const all = "none integrity confidentiality"
 	for _, tc := range []struct {
 		name, file, want string
-		after, out, log      string // file content after, stdout, a log substring
-		err                  string
+		after, out, log  string // file content after, stdout, a log substring
+		err              string
 	}{
 		{"raise", "[none] integrity confidentiality\n", "integrity", "integrity", "petrel: kernel lockdown integrity\n", "", ""},
 		{"raise further", "none [integrity] confidentiality\n", "confidentiality", "confidentiality", "petrel: kernel lockdown confidentiality\n", "", ""},
