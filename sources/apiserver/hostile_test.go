@@ -121,3 +121,29 @@ func BenchmarkHostile(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPatchPath measures what the server does with the largest PATCH
+// body it accepts (10,000 sysctl settings) before the datastore: decode,
+// check against the model, flatten to keys.
+func BenchmarkPatchPath(b *testing.B) {
+	var body []byte
+	for _, hb := range hostileBodies() {
+		if hb.name == "sysctl-10000" {
+			body = hb.body
+		}
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		doc, err := settings.DecodeJSON(bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := (settings.Validator{}).Validate(doc); err != nil {
+			b.Fatal(err)
+		}
+		if kvs, err := settings.Flatten([]string{settingsSection}, doc); err != nil || len(kvs) != settings.MaxKeys {
+			b.Fatalf("Flatten: %d keys, %v", len(kvs), err)
+		}
+	}
+}
