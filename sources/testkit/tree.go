@@ -1,0 +1,98 @@
+package testkit
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Tree writes files (slash-separated path → content) into a new temporary
+// directory of t and returns it: a fake root, sysfs or /dev for a test.
+func Tree(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	WriteFiles(t, dir, files)
+	return dir
+}
+
+// WriteFiles writes files (slash-separated path → content, "" for an
+// empty file) under dir with mode 0644, making missing directories.
+func WriteFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for rel, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatalf("write test tree: %v", err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatalf("write test tree: %v", err)
+		}
+	}
+}
+
+// Symlinks makes symbolic links under dir (slash-separated link path →
+// target, as given), making missing directories.
+func Symlinks(t testing.TB, dir string, links map[string]string) {
+	t.Helper()
+	for rel, target := range links {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatalf("write test tree: %v", err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatalf("write test tree: %v", err)
+		}
+	}
+}
+
+// Copy copies the tree at src into a new temporary directory of t, applies
+// overlay (slash-separated path → content; "" deletes the path) and
+// returns the copy's root: a fixture project one test loads as it is and
+// the next with one file broken. The shared fixtures are
+// tools/project/testdata/good (a small valid project: four packages, one
+// kit, two variants) and tools/builder/testdata/fixture (a project that
+// really builds).
+func Copy(t testing.TB, src string, overlay map[string]string) string {
+	t.Helper()
+	dst := t.TempDir()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatalf("copy fixture %s: %v", src, err)
+	}
+	files := map[string]string{}
+	for rel, content := range overlay {
+		if content != "" {
+			files[rel] = content
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dst, filepath.FromSlash(rel))); err != nil {
+			t.Fatalf("apply overlay to fixture %s: %v", src, err)
+		}
+	}
+	WriteFiles(t, dst, files)
+	return dst
+}
+
+// Repo is Copy followed by a git repository holding the copy in one commit
+// with fixed dates (see Git), so that SOURCE_DATE_EPOCH is fixed.
+func Repo(t testing.TB, src string, overlay map[string]string) string {
+	t.Helper()
+	root := Copy(t, src, overlay)
+	Git(t, root, "init", "-q")
+	Git(t, root, "add", "-A")
+	Git(t, root, "commit", "-q", "-m", "fixture")
+	return root
+}
+
+// Git runs git with args in dir as a fixed test identity, with author and
+// committer dates 2024-01-02T03:04:05Z and no signing, and returns its
+// output.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	all := append([]string{"-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"}, args...)
+	cmd := exec.Command(Tool(t, "git"), all...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_COMMITTER_DATE=2024-01-02T03:04:05Z", "GIT_AUTHOR_DATE=2024-01-02T03:04:05Z")
+	return strings.TrimSpace(RunCmd(t, cmd))
+}
