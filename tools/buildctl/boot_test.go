@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/buildctl"
-	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
 
 func TestBootBadInput(t *testing.T) {
@@ -25,7 +25,7 @@ func TestBootBadInput(t *testing.T) {
 	}{
 		{"missing file", []string{"boot", filepath.Join(dir, "nope.img")}, "no such file"},
 		{"not an image", []string{"boot", notImage}, "is not a disk image"},
-		{"variant not built", []string{"-C", projecttest.Copy(t, fixtureRoot, nil), "boot", "--variant", "vmware-dev"}, "variant vmware-dev was not built for x86_64"},
+		{"variant not built", []string{"-C", testkit.Copy(t, fixtureRoot, nil), "boot", "--variant", "vmware-dev"}, "variant vmware-dev was not built for x86_64"},
 		{"bad --runs", []string{"boot", notImage, "--measure", "--runs", "0"}, "--runs 0: want at least 1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,13 +11,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/buildctl"
-	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
 
 // buildFixture is the builder's fixture project: base, lib and app (app
@@ -28,12 +27,10 @@ var buildFixture = filepath.Join("..", "builder", "testdata", "fixture")
 // commits it to a git repository, whose commit time is SOURCE_DATE_EPOCH.
 func newBuildProject(t *testing.T, edits map[string]string) string {
 	t.Helper()
-	for cmd, pkg := range map[string]string{"rpmbuild": "rpm", "bwrap": "bubblewrap", "createrepo_c": "createrepo-c", "git": "git", "cpio": "cpio"} {
-		if _, err := exec.LookPath(cmd); err != nil {
-			t.Fatalf("%s not found: install the Debian package %s", cmd, pkg)
-		}
+	for _, tool := range []string{"rpmbuild", "bwrap", "createrepo_c", "cpio"} {
+		testkit.Tool(t, tool)
 	}
-	return projecttest.Repo(t, buildFixture, edits)
+	return testkit.Repo(t, buildFixture, edits)
 }
 
 func buildctlRun(t *testing.T, root string, args ...string) (code int, stdout, stderr string) {
@@ -62,11 +59,9 @@ func TestBuildKitIncremental(t *testing.T) {
 	}
 	// The kit installs into an empty root.
 	inst := t.TempDir()
-	if out, err := exec.Command("rpm", append([]string{"--root", inst, "-i", "--nosignature"}, rpms...)...).CombinedOutput(); err != nil {
-		t.Fatalf("rpm --root -i of the kit: %v\n%s", err, out)
-	}
-	if out, err := exec.Command("rpm", "--root", inst, "-qa", "--qf", "%{NAME}\n").Output(); err != nil || !strings.Contains(string(out), "petrel-app") {
-		t.Errorf("rpm -qa in the installed root = %q, %v", out, err)
+	testkit.Run(t, "rpm", append([]string{"--root", inst, "-i", "--nosignature"}, rpms...)...)
+	if out := testkit.Run(t, "rpm", "--root", inst, "-qa", "--qf", "%{NAME}\n"); !strings.Contains(out, "petrel-app") {
+		t.Errorf("rpm -qa in the installed root = %q", out)
 	}
 	repomd, _ := os.ReadFile(filepath.Join(repo, "repodata", "repomd.xml"))
 

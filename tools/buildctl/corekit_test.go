@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // TestCoreKit builds the repository's real core kit (the Go agents, the
@@ -31,11 +33,7 @@ func TestCoreKit(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(root, "Makefile.toml"), []byte("[env]\nBUILDSYS_ARCH = \"x86_64\"\nBUILDSYS_BUILD_DIR = \"build\"\n"), 0o644)
 	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "core kit"}} {
-		cmd := exec.Command("git", append([]string{"-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"}, args...)...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
+		testkit.Git(t, root, args...)
 	}
 
 	code, out, errOut := buildctlRun(t, root, "build-kit")
@@ -58,15 +56,13 @@ func TestCoreKit(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(repoDir, "repodata", "repomd.xml")); err != nil {
 		t.Errorf("core-kit has no repodata: %v", err)
 	}
-	qi, err := exec.Command("rpm", "-qip", filepath.Join(repoDir, "petrel-kernel-6.1.192-2.x86_64.rpm")).Output()
-	if err != nil || !strings.Contains(string(qi), "License     : GPL-2.0-only") || !strings.Contains(string(qi), "Vendor      : Petrel") {
-		t.Errorf("rpm -qip of the kernel: %v\n%s", err, qi)
+	qi := testkit.Run(t, "rpm", "-qip", filepath.Join(repoDir, "petrel-kernel-6.1.192-2.x86_64.rpm"))
+	if !strings.Contains(qi, "License     : GPL-2.0-only") || !strings.Contains(qi, "Vendor      : Petrel") {
+		t.Errorf("rpm -qip of the kernel:\n%s", qi)
 	}
 
 	inst := t.TempDir()
-	if out, err := exec.Command("rpm", append([]string{"--root", inst, "-i", "--nosignature"}, rpms...)...).CombinedOutput(); err != nil {
-		t.Fatalf("rpm --root -i of core-kit: %v\n%s", err, out)
-	}
+	testkit.Run(t, "rpm", append([]string{"--root", inst, "-i", "--nosignature"}, rpms...)...)
 	for _, f := range []string{"boot/vmlinuz", "boot/config", "boot/System.map", "usr/lib/modules/6.1.0-56-amd64/modules.dep",
 		"usr/lib/systemd/system/configured.target", "usr/lib/systemd/system/preconfigured.target"} {
 		if _, err := os.Stat(filepath.Join(inst, f)); err != nil {

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/buildctl"
-	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
 
 // fixtureRoot is the fixture project shared with tools/project's tests.
@@ -23,9 +23,9 @@ func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestFoundationCommands(t *testing.T) {
 	t.Parallel()
-	broken := projecttest.Copy(t, fixtureRoot, map[string]string{"packages/os/os.spec": "Name: %{_cross_os}os\nVersion: 1\nRelease: 1\nLicense: MIT\nRequires: %{_cross_os}ghost\n"})
-	cycle := projecttest.Copy(t, fixtureRoot, map[string]string{"packages/glibc/glibc.spec": "Name: %{_cross_os}glibc\nVersion: 1\nRelease: 1\nLicense: MIT\nSource0: libc6_2.36-9+deb12u9_amd64.deb\nBuildRequires: %{_cross_os}os\n%package devel\n"})
-	missingTool := projecttest.Copy(t, fixtureRoot, map[string]string{"Twoliter.toml": `schema-version = 1
+	broken := testkit.Copy(t, fixtureRoot, map[string]string{"packages/os/os.spec": "Name: %{_cross_os}os\nVersion: 1\nRelease: 1\nLicense: MIT\nRequires: %{_cross_os}ghost\n"})
+	cycle := testkit.Copy(t, fixtureRoot, map[string]string{"packages/glibc/glibc.spec": "Name: %{_cross_os}glibc\nVersion: 1\nRelease: 1\nLicense: MIT\nSource0: libc6_2.36-9+deb12u9_amd64.deb\nBuildRequires: %{_cross_os}os\n%package devel\n"})
+	missingTool := testkit.Copy(t, fixtureRoot, map[string]string{"Twoliter.toml": `schema-version = 1
 release-version = "0.1.0"
 [os]
 name = "petrel"
@@ -43,7 +43,7 @@ package = "ovmf"
 [[kit]]
 name = "core-kit"
 `})
-	badTwoliter := projecttest.Copy(t, fixtureRoot, map[string]string{"Twoliter.toml": "schema-version = 7\n"})
+	badTwoliter := testkit.Copy(t, fixtureRoot, map[string]string{"Twoliter.toml": "schema-version = 7\n"})
 	C := fixtureRoot
 	for _, tt := range []struct {
 		name       string

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/petrel-os/petrel/sources/imagecodec"
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/buildctl"
-	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
 
 // fakeBuild leaves an image directory as buildctl make does, with small
@@ -39,7 +39,7 @@ func fakeBuild(t *testing.T, root, version, buildID string) {
 }
 
 func TestRepoCommands(t *testing.T) {
-	root := projecttest.Copy(t, fixtureRoot, nil)
+	root := testkit.Copy(t, fixtureRoot, nil)
 	run := func(wantCode int, args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer

@@ -16,46 +16,21 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/graph"
 	"github.com/petrel-os/petrel/tools/project"
-	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
 
 var _ Graph = (*graph.Graph)(nil)
-
-// requireTools fails the test (never skips) when a host tool is missing.
-func requireTools(t *testing.T) {
-	t.Helper()
-	for cmd, pkg := range map[string]string{"rpmbuild": "rpm", "rpm": "rpm", "rpm2cpio": "rpm", "bwrap": "bubblewrap", "cpio": "cpio", "git": "git"} {
-		if _, err := exec.LookPath(cmd); err != nil {
-			t.Fatalf("%s not found: install the Debian package %s", cmd, pkg)
-		}
-	}
-}
 
 // fixture copies testdata/fixture to a temporary directory, applies edits
 // (path → content; "" deletes) and commits it to a fresh git repository.
 func fixture(t *testing.T, edits map[string]string) string {
 	t.Helper()
-	requireTools(t)
-	return projecttest.Repo(t, filepath.Join("testdata", "fixture"), edits)
-}
-
-func writeFiles(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for p, content := range files {
-		full := filepath.Join(root, p)
-		if content == "" {
-			os.Remove(full)
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	for _, tool := range []string{"rpmbuild", "rpm", "rpm2cpio", "bwrap", "cpio"} {
+		testkit.Tool(t, tool)
 	}
+	return testkit.Repo(t, filepath.Join("testdata", "fixture"), edits)
 }
 
 // newBuilder loads the project at root and returns a Builder writing to
@@ -91,15 +66,6 @@ func build(t *testing.T, b *Builder, pkgs ...string) *Report {
 	return rep
 }
 
-func rpmQuery(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("rpm", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("rpm %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 func TestBuildInspectInstall(t *testing.T) {
 	root := fixture(t, nil)
 	var out bytes.Buffer
@@ -121,21 +87,21 @@ func TestBuildInspectInstall(t *testing.T) {
 	if want := filepath.Join(b.Config.BuildDir, "rpms", "app", "petrel-app-0.9-1.noarch.rpm"); rpms[0] != want {
 		t.Errorf("RPMs(app) = %q, want %q", rpms[0], want)
 	}
-	info := rpmQuery(t, "-qp", "--qf", "%{NAME}|%{VERSION}|%{RELEASE}|%{LICENSE}|%{VENDOR}|%{BUILDHOST}|%{BUILDTIME}\n", rpms[0])
+	info := testkit.Run(t, "rpm", "-qp", "--qf", "%{NAME}|%{VERSION}|%{RELEASE}|%{LICENSE}|%{VENDOR}|%{BUILDHOST}|%{BUILDTIME}\n", rpms[0])
 	if want := "petrel-app|0.9|1|Apache-2.0 OR MIT|Petrel|petrel|1704164645\n"; info != want {
 		t.Errorf("rpm -qp --qf of app = %q, want %q", info, want)
 	}
-	qi := rpmQuery(t, "-qip", rpms[0])
+	qi := testkit.Run(t, "rpm", "-qip", rpms[0])
 	for _, want := range []string{"Name        : petrel-app", "Version     : 0.9", "Release     : 1", "License     : Apache-2.0 OR MIT"} {
 		if !strings.Contains(qi, want) {
 			t.Errorf("rpm -qip lacks %q:\n%s", want, qi)
 		}
 	}
-	if got, want := rpmQuery(t, "-qlp", rpms[0]), "/usr/bin/app\n/usr/share/app/built-with.txt\n"; got != want {
+	if got, want := testkit.Run(t, "rpm", "-qlp", rpms[0]), "/usr/bin/app\n/usr/share/app/built-with.txt\n"; got != want {
 		t.Errorf("rpm -qlp = %q, want %q", got, want)
 	}
 	// Only explicit dependencies, no automatic ones.
-	reqs := rpmQuery(t, "-qp", "--requires", rpms[0])
+	reqs := testkit.Run(t, "rpm", "-qp", "--requires", rpms[0])
 	for _, l := range strings.Split(strings.TrimSpace(reqs), "\n") {
 		if l != "petrel-base" && !strings.HasPrefix(l, "rpmlib(") {
 			t.Errorf("app requires %q; want only petrel-base and rpmlib()", l)
@@ -152,7 +118,7 @@ func TestBuildInspectInstall(t *testing.T) {
 		}
 		all = append(all, r...)
 	}
-	rpmQuery(t, append([]string{"--root", inst, "-i", "--nosignature"}, all...)...)
+	testkit.Run(t, "rpm", append([]string{"--root", inst, "-i", "--nosignature"}, all...)...)
 	got, err := os.ReadFile(filepath.Join(inst, "usr/share/app/built-with.txt"))
 	if err != nil || !strings.Contains(string(got), `LIB_VERSION "2.0"`) {
 		t.Errorf("installed built-with.txt = %q, %v; want the sysroot's lib.h line", got, err)
@@ -317,7 +283,7 @@ func TestIdentityMacros(t *testing.T) {
 	// rpm agrees with the generated file.
 	f := filepath.Join(t.TempDir(), "id.macros")
 	os.WriteFile(f, got, 0o644)
-	out := rpmQuery(t, "--load", f, "--eval", "%{_cross_os}app %{_cross_pretty_name}")
+	out := testkit.Run(t, "rpm", "--load", f, "--eval", "%{_cross_os}app %{_cross_pretty_name}")
 	if out != "remix-app Remix 100%\n" {
 		t.Errorf("rpm --eval = %q", out)
 	}

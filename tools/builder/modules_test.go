@@ -3,11 +3,11 @@ package builder
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/project"
 )
 
@@ -15,10 +15,7 @@ import (
 // empty module cache, as on a fresh machine: the sandboxed build cannot
 // download (GOPROXY=off, read-only cache).
 func TestDownloadModules(t *testing.T) {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	goCmd := testkit.Tool(t, "go")
 	root := t.TempDir()
 	sum, err := os.ReadFile("../../go.sum")
 	if err != nil {
@@ -37,11 +34,7 @@ func TestDownloadModules(t *testing.T) {
 		"go.mod": "module example.com/m\n\ngo 1.26\n\nrequire github.com/BurntSushi/toml v1.6.0\n",
 		"go.sum": strings.Join(lines, "\n") + "\n",
 	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testkit.WriteFiles(t, root, files)
 	cache := t.TempDir()
 	t.Setenv("GOMODCACHE", cache)
 	t.Setenv("GOFLAGS", "-modcacherw") // so that TempDir can remove the cache

@@ -5,38 +5,13 @@ import (
 	"context"
 	"io"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/pierrec/lz4/v4"
 
 	"github.com/petrel-os/petrel/sources/imagecodec"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
-
-// benchImage returns a realistic update image: $PETREL_BENCH_IMAGE if set,
-// else a 1536 MiB ext4 file system holding copies of /usr/lib/x86_64-linux-gnu
-// and /usr/bin (about 960 MB on Debian 12).
-func benchImage(b *testing.B) string {
-	b.Helper()
-	if p := os.Getenv("PETREL_BENCH_IMAGE"); p != "" {
-		return p
-	}
-	needTool(b, "mkfs.ext4", "e2fsprogs")
-	dir := b.TempDir()
-	tree := filepath.Join(dir, "tree")
-	for _, src := range []string{"/usr/lib/x86_64-linux-gnu", "/usr/bin"} {
-		if err := os.MkdirAll(tree, 0o755); err != nil {
-			b.Fatal(err)
-		}
-		run(b, "cp", "-a", src, filepath.Join(tree, filepath.Base(src)))
-	}
-	img := filepath.Join(dir, "root.ext4")
-	run(b, "mkfs.ext4", "-q", "-O", "^has_journal", "-E", "lazy_itable_init=0", "-d", tree, img, "1536M")
-	if err := os.RemoveAll(tree); err != nil {
-		b.Fatal(err)
-	}
-	return img
-}
 
 type codec struct {
 	name       string
@@ -85,7 +60,7 @@ func zstdCodec(name string, level imagecodec.Level) codec {
 //
 // "out-MB" is the compressed size. lz4-9 takes minutes on 2 cores.
 func BenchmarkCodec(b *testing.B) {
-	data, err := os.ReadFile(benchImage(b))
+	data, err := os.ReadFile(testkit.BenchImage(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,34 +5,20 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/petrel-os/petrel/sources/imagecodec"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
-
-func needTool(t testing.TB, tool, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Fatalf("%s not found: install the Debian package %s", tool, pkg)
-	}
-}
-
-func run(t testing.TB, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
 
 // TestCompressFile compresses a real ext4 image twice and checks that the
 // bytes are the same, that the name ends in .zst and that zstd -d and
 // imagecodec.Decompress give the image back.
 func TestCompressFile(t *testing.T) {
-	needTool(t, "mkfs.ext4", "e2fsprogs")
-	needTool(t, "zstd", "zstd")
+	testkit.Tool(t, "mkfs.ext4")
+	testkit.Tool(t, "zstd")
 	t.Parallel()
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "tree")
@@ -45,7 +31,7 @@ func TestCompressFile(t *testing.T) {
 		}
 	}
 	img := filepath.Join(dir, "petrel-root.ext4")
-	run(t, "mkfs.ext4", "-q", "-E", "root_owner=0:0", "-d", tree, img, "16M")
+	testkit.Run(t, "mkfs.ext4", "-q", "-E", "root_owner=0:0", "-d", tree, img, "16M")
 
 	out := OutputName(img)
 	if !strings.HasSuffix(out, ".ext4.zst") {
@@ -67,7 +53,7 @@ func TestCompressFile(t *testing.T) {
 	if len(a) >= len(orig)/4 {
 		t.Errorf("16 MiB mostly empty ext4 compressed to %d bytes", len(a))
 	}
-	run(t, "zstd", "-q", "-d", "-f", out, "-o", filepath.Join(dir, "back.ext4"))
+	testkit.Run(t, "zstd", "-q", "-d", "-f", out, "-o", filepath.Join(dir, "back.ext4"))
 	if back, _ := os.ReadFile(filepath.Join(dir, "back.ext4")); !bytes.Equal(back, orig) {
 		t.Error("zstd -d output differs from the image")
 	}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/project"
-	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
 
 func TestLoadGood(t *testing.T) {
@@ -182,7 +182,7 @@ warp-drive = true
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			root := projecttest.Copy(t, filepath.Join("testdata", "good"), tt.overlay)
+			root := testkit.Copy(t, filepath.Join("testdata", "good"), tt.overlay)
 			p, err := project.Load(context.Background(), root)
 			if err == nil {
 				t.Fatalf("Load = %v, nil error; want %q", p, tt.want)

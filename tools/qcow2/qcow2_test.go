@@ -6,25 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
-func run(t *testing.T, name string, args ...string) []byte {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
 func TestConvert(t *testing.T) {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Fatal("qemu-img not found: install the Debian package qemu-utils")
-	}
+	testkit.Tool(t, "qemu-img")
 	t.Parallel()
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "disk.img")
@@ -56,17 +46,17 @@ func TestConvert(t *testing.T) {
 			} `json:"data"`
 		} `json:"format-specific"`
 	}
-	if err := json.Unmarshal(run(t, "qemu-img", "info", "--output=json", out), &info); err != nil {
+	if err := json.Unmarshal([]byte(testkit.Run(t, "qemu-img", "info", "--output=json", out)), &info); err != nil {
 		t.Fatal(err)
 	}
 	if info.Format != "qcow2" || info.VirtualSize != size || info.Specific.Data.Compat != "1.1" {
 		t.Errorf("qemu-img info = %+v, want qcow2, %d bytes, compat 1.1", info, size)
 	}
-	if o := run(t, "qemu-img", "check", out); !bytes.Contains(o, []byte("No errors were found")) {
+	if o := testkit.Run(t, "qemu-img", "check", out); !strings.Contains(o, "No errors were found") {
 		t.Errorf("qemu-img check:\n%s", o)
 	}
 	back := filepath.Join(dir, "back.img")
-	run(t, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", out, back)
+	testkit.Run(t, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", out, back)
 	a, _ := os.ReadFile(raw)
 	b, _ := os.ReadFile(back)
 	if !bytes.Equal(a, b) {

@@ -6,33 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-)
 
-// benchImage returns a realistic raw image: $PETREL_BENCH_IMAGE if set, else
-// a 1536 MiB ext4 file system holding copies of /usr/lib/x86_64-linux-gnu and
-// /usr/bin (about 960 MB on Debian 12), the size of a container-host root.
-func benchImage(b *testing.B) string {
-	b.Helper()
-	if p := os.Getenv("PETREL_BENCH_IMAGE"); p != "" {
-		return p
-	}
-	needTool(b, "mkfs.ext4", "e2fsprogs")
-	dir := b.TempDir()
-	tree := filepath.Join(dir, "tree")
-	for _, src := range []string{"/usr/lib/x86_64-linux-gnu", "/usr/bin"} {
-		dst := filepath.Join(tree, filepath.Base(src))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		run(b, "cp", "-a", src, dst)
-	}
-	img := filepath.Join(dir, "root.ext4")
-	run(b, "mkfs.ext4", "-q", "-O", "^has_journal", "-E", "lazy_itable_init=0", "-d", tree, img, "1536M")
-	if err := os.RemoveAll(tree); err != nil {
-		b.Fatal(err)
-	}
-	return img
-}
+	"github.com/petrel-os/petrel/sources/testkit"
+)
 
 // BenchmarkConvert compares this writer with qemu-img on the same input:
 //
@@ -40,8 +16,8 @@ func benchImage(b *testing.B) string {
 //
 // It reports the output size in MB as "out-MB".
 func BenchmarkConvert(b *testing.B) {
-	needTool(b, "qemu-img", "qemu-utils")
-	img := benchImage(b)
+	testkit.Tool(b, "qemu-img")
+	img := testkit.BenchImage(b)
 	st, err := os.Stat(img)
 	if err != nil {
 		b.Fatal(err)
@@ -90,7 +66,7 @@ func BenchmarkConvert(b *testing.B) {
 // BenchmarkContentID measures the extra read pass that derives the CID when
 // Options.CID is zero.
 func BenchmarkContentID(b *testing.B) {
-	img := benchImage(b)
+	img := testkit.BenchImage(b)
 	f, err := os.Open(img)
 	if err != nil {
 		b.Fatal(err)

@@ -8,28 +8,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
-
-// needTool fails (never skips) the test when a host tool is missing.
-func needTool(t testing.TB, tool, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Fatalf("%s not found: install the Debian package %s", tool, pkg)
-	}
-}
-
-func run(t testing.TB, name string, args ...string) []byte {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return out
-}
 
 // sparseImage writes a sparse raw image of size bytes with data scattered
 // through it: the first and last sectors, a partial grain, a run across a
@@ -138,7 +122,7 @@ type qemuInfo struct {
 }
 
 func TestConvertQemuRoundTrip(t *testing.T) {
-	needTool(t, "qemu-img", "qemu-utils")
+	testkit.Tool(t, "qemu-img")
 	t.Parallel()
 	dir := t.TempDir()
 	for _, tt := range []struct {
@@ -167,7 +151,7 @@ func TestConvertQemuRoundTrip(t *testing.T) {
 			convertFile(t, raw, vmdk, Options{})
 
 			var info qemuInfo
-			if err := json.Unmarshal(run(t, "qemu-img", "info", "--output=json", vmdk), &info); err != nil {
+			if err := json.Unmarshal([]byte(testkit.Run(t, "qemu-img", "info", "--output=json", vmdk)), &info); err != nil {
 				t.Fatal(err)
 			}
 			if info.Format != "vmdk" || info.Specific.Data.CreateType != "streamOptimized" || info.VirtualSize != tt.size {
@@ -177,11 +161,11 @@ func TestConvertQemuRoundTrip(t *testing.T) {
 			if len(info.Specific.Data.Extents) != 1 || !info.Specific.Data.Extents[0].Compressed {
 				t.Errorf("qemu-img info extents = %+v, want one compressed extent", info.Specific.Data.Extents)
 			}
-			if out := run(t, "qemu-img", "check", vmdk); !bytes.Contains(out, []byte("No errors were found")) {
+			if out := testkit.Run(t, "qemu-img", "check", vmdk); !strings.Contains(out, "No errors were found") {
 				t.Errorf("qemu-img check %s:\n%s", vmdk, out)
 			}
 			back := filepath.Join(dir, tt.name+".back")
-			run(t, "qemu-img", "convert", "-f", "vmdk", "-O", "raw", vmdk, back)
+			testkit.Run(t, "qemu-img", "convert", "-f", "vmdk", "-O", "raw", vmdk, back)
 			sameFiles(t, raw, back)
 		})
 	}
