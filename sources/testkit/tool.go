@@ -97,6 +97,15 @@ func Tool(t testing.TB, name string) string {
 	return p
 }
 
+// Tools checks several host tools at once with Tool, for a test that
+// runs them through the code under test.
+func Tools(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		Tool(t, n)
+	}
+}
+
 // lookPath finds a command in PATH, then in the sbin directories that an
 // unprivileged user's PATH may lack.
 func lookPath(name string) (string, error) {

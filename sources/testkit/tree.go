@@ -1,6 +1,9 @@
 package testkit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,4 +98,19 @@ func Git(t testing.TB, dir string, args ...string) string {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_COMMITTER_DATE=2024-01-02T03:04:05Z", "GIT_AUTHOR_DATE=2024-01-02T03:04:05Z")
 	return strings.TrimSpace(RunCmd(t, cmd))
+}
+
+// FileSHA256 returns the hex SHA-256 of the file at path.
+func FileSHA256(t testing.TB, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("hash file: %v", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatalf("hash file %s: %v", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/petrel-os/petrel/sources/disklayout"
 	"github.com/petrel-os/petrel/sources/fat"
 	"github.com/petrel-os/petrel/sources/gpt"
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/esp"
 	"github.com/petrel-os/petrel/tools/fsimage"
 )
@@ -21,11 +21,7 @@ import (
 // sparse file, then checked with sgdisk, fsck.vfat, e2fsck and the
 // readers the on-host agents use.
 func TestAssembleOSDisk(t *testing.T) {
-	for tool, pkg := range map[string]string{"sgdisk": "gdisk", "e2fsck": "e2fsprogs", "mkfs.ext4": "e2fsprogs", "fsck.vfat": "dosfstools"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install the Debian package %s", tool, pkg)
-		}
-	}
+	testkit.Tool(t, "mkfs.ext4")
 	ctx := context.Background()
 	l, err := disklayout.Plan(disklayout.Options{OSImageSizeGiB: 2, DataImageSizeGiB: 1, InPlaceUpdates: true, LabelPrefix: "PETREL"})
 	if err != nil {
@@ -95,16 +91,14 @@ func TestAssembleOSDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if out, err := exec.Command("sgdisk", "-v", img).CombinedOutput(); err != nil || !strings.Contains(string(out), "No problems found") {
-		t.Errorf("sgdisk -v: %v\n%s", err, out)
+	if out := testkit.Run(t, "sgdisk", "-v", img); !strings.Contains(out, "No problems found") {
+		t.Errorf("sgdisk -v:\n%s", out)
 	}
-	if out, err := exec.Command("sgdisk", "-i", fmt.Sprint(bootB.Number), img).CombinedOutput(); err != nil || !strings.Contains(string(out), "Attribute flags: 0012000000000000") {
-		t.Errorf("sgdisk -i %d: %v\n%s", bootB.Number, err, out)
+	if out := testkit.Run(t, "sgdisk", "-i", fmt.Sprint(bootB.Number), img); !strings.Contains(out, "Attribute flags: 0012000000000000") {
+		t.Errorf("sgdisk -i %d:\n%s", bootB.Number, out)
 	}
 	for _, part := range []disklayout.Partition{boot, priv} {
-		if out, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, part.OffsetBytes())).CombinedOutput(); err != nil {
-			t.Errorf("e2fsck %s: %v\n%s", part.Key, err, out)
-		}
+		testkit.Run(t, "e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, part.OffsetBytes()))
 	}
 	off, size, err := fat.FindFile(f, efi.OffsetBytes(), "EFI/BOOT/grubenv")
 	placed, _ := res.File("EFI/BOOT/grubenv")
@@ -119,7 +113,5 @@ func TestAssembleOSDisk(t *testing.T) {
 	if err := os.WriteFile(espCopy, buf, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("fsck.vfat", "-n", espCopy).CombinedOutput(); err != nil {
-		t.Errorf("fsck.vfat -n: %v\n%s", err, out)
-	}
+	testkit.Run(t, "fsck.vfat", "-n", espCopy)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/petrel-os/petrel/sources/disklayout"
 	"github.com/petrel-os/petrel/sources/fat"
 	"github.com/petrel-os/petrel/sources/gpt"
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/esp"
 )
 
@@ -33,17 +34,8 @@ halt
 // read grubenv through its long name and save_env must rewrite it in the
 // one sector FindFile reports.
 func TestBootWithOVMFAndGRUB(t *testing.T) {
-	for tool, pkg := range map[string]string{"grub-mkimage": "grub-common", "qemu-system-x86_64": "qemu-system-x86"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install the Debian package %s", tool, pkg)
-		}
-	}
-	const ovmfCode, ovmfVars = "/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"
-	for _, p := range []string{ovmfCode, ovmfVars, "/usr/lib/grub/x86_64-efi/fat.mod"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("%s missing: install the Debian packages ovmf and grub-efi-amd64-bin", p)
-		}
-	}
+	ovmfCode, ovmfVars := testkit.Tool(t, "/usr/share/OVMF/OVMF_CODE.fd"), testkit.Tool(t, "/usr/share/OVMF/OVMF_VARS.fd")
+	testkit.Tool(t, "/usr/lib/grub/x86_64-efi/linux.mod")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -52,10 +44,8 @@ func TestBootWithOVMFAndGRUB(t *testing.T) {
 		t.Fatal(err)
 	}
 	efiBin := filepath.Join(dir, "BOOTX64.EFI")
-	if out, err := exec.CommandContext(ctx, "grub-mkimage", "-O", "x86_64-efi", "-o", efiBin, "-p", "/EFI/BOOT", "-c", cfg,
-		"fat", "part_gpt", "loadenv", "echo", "halt", "test").CombinedOutput(); err != nil {
-		t.Fatalf("grub-mkimage: %v\n%s", err, out)
-	}
+	testkit.Run(t, "grub-mkimage", "-O", "x86_64-efi", "-o", efiBin, "-p", "/EFI/BOOT", "-c", cfg,
+		"fat", "part_gpt", "loadenv", "echo", "halt", "test")
 	bootx64, err := os.ReadFile(efiBin)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +87,7 @@ func TestBootWithOVMFAndGRUB(t *testing.T) {
 	if err := os.WriteFile(vars, v, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "256", "-nodefaults",
+	cmd := exec.CommandContext(ctx, testkit.Tool(t, "qemu-system-x86_64"), "-machine", "q35", "-accel", "tcg", "-m", "256", "-nodefaults",
 		"-display", "none", "-serial", "stdio", "-no-reboot",
 		"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
 		"-drive", "if=pflash,format=raw,file="+vars,

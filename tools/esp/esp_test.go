@@ -3,10 +3,8 @@ package esp
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,16 +12,8 @@ import (
 	"testing"
 
 	"github.com/petrel-os/petrel/sources/fat"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
-
-func requireTools(t *testing.T) {
-	t.Helper()
-	for tool, pkg := range map[string]string{"fsck.vfat": "dosfstools", "mcopy": "mtools", "mdir": "mtools"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install the Debian package %s", tool, pkg)
-		}
-	}
-}
 
 // grubenv returns a 512-byte GRUB environment block.
 func grubenv(vars string) []byte {
@@ -47,7 +37,6 @@ func sampleFiles() []File {
 }
 
 func TestWriteCheckedByRealTools(t *testing.T) {
-	requireTools(t)
 	for _, tt := range []struct {
 		name    string
 		size    int64
@@ -72,24 +61,23 @@ func TestWriteCheckedByRealTools(t *testing.T) {
 			// fsck.vfat cannot take an offset: check a copy written at 0.
 			part := filepath.Join(dir, "part.img")
 			writeFile(t, part, 0, tt.size, files, tt.opts)
-			out, err := exec.Command("fsck.vfat", "-n", "-V", part).CombinedOutput()
-			if err != nil || bytes.Contains(out, []byte("differ")) || bytes.Contains(out, []byte("Free cluster")) {
-				t.Errorf("fsck.vfat -n -V: %v\n%s", err, out)
+			out := testkit.Run(t, "fsck.vfat", "-n", "-V", part)
+			if strings.Contains(out, "differ") || strings.Contains(out, "Free cluster") {
+				t.Errorf("fsck.vfat -n -V:\n%s", out)
 			}
 			entries := len(files) + 4 // 4 directories: EFI, EFI/BOOT, loader, loader/entries
 			if tt.opts.Label != "" {
 				entries++
 			}
-			if !bytes.Contains(out, []byte(fmt.Sprintf(": %d files,", entries))) {
+			if !strings.Contains(out, fmt.Sprintf(": %d files,", entries)) {
 				t.Errorf("fsck.vfat -n -V does not report %d files and directories:\n%s", entries, out)
 			}
 			// mtools reads every file back, addressed inside the disk image.
 			for _, file := range files {
-				cmd := exec.Command("mtype", "-i", fmt.Sprintf("%s@@%d", disk, off), "::/"+file.Path)
+				cmd := exec.Command(testkit.Tool(t, "mtype"), "-i", fmt.Sprintf("%s@@%d", disk, off), "::/"+file.Path)
 				cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
-				got, err := cmd.Output()
-				if err != nil || !bytes.Equal(got, file.Data) {
-					t.Errorf("mtype %s: %v, %d bytes, want %d", file.Path, err, len(got), len(file.Data))
+				if got := testkit.RunCmd(t, cmd); got != string(file.Data) {
+					t.Errorf("mtype %s: %d bytes, want %d", file.Path, len(got), len(file.Data))
 				}
 			}
 			// Result and FindFile agree; the bytes are where they say.
@@ -122,7 +110,7 @@ func TestWriteCheckedByRealTools(t *testing.T) {
 			}
 			again := filepath.Join(dir, "again.img")
 			writeFile(t, again, off, tt.size, sampleFiles(), tt.opts)
-			if a, b := fileHash(t, disk), fileHash(t, again); a != b {
+			if a, b := testkit.FileSHA256(t, disk), testkit.FileSHA256(t, again); a != b {
 				t.Error("a second write differs")
 			}
 		})
@@ -147,26 +135,9 @@ func writeFile(t *testing.T, path string, off, size int64, files []File, opts Op
 	return res
 }
 
-func fileHash(t *testing.T, path string) [32]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
-	return sum
-}
-
 // TestGrubenvRewriteInPlace rewrites the grubenv sector the way the
 // on-host flipper will and checks the filesystem is still clean.
 func TestGrubenvRewriteInPlace(t *testing.T) {
-	requireTools(t)
 	ctx := context.Background()
 	part := filepath.Join(t.TempDir(), "esp.img")
 	f, err := os.Create(part)
@@ -188,13 +159,10 @@ func TestGrubenvRewriteInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	got, err := exec.Command("mtype", "-i", part, "::/EFI/BOOT/grubenv").Output()
-	if err != nil || !bytes.Equal(got, want) {
-		t.Errorf("mtype after rewrite: %v %q", err, got)
+	if got := testkit.Run(t, "mtype", "-i", part, "::/EFI/BOOT/grubenv"); got != string(want) {
+		t.Errorf("mtype after rewrite: %q", got)
 	}
-	if out, err := exec.Command("fsck.vfat", "-n", part).CombinedOutput(); err != nil {
-		t.Errorf("fsck.vfat -n: %v\n%s", err, out)
-	}
+	testkit.Run(t, "fsck.vfat", "-n", part)
 }
 
 func TestWriteErrors(t *testing.T) {

@@ -6,27 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 const (
 	testUUID  = "5d1c7a52-0f49-4e1b-9a57-3a1c2b7d9e10"
 	testEpoch = 1700000000
 )
-
-func requireTools(t *testing.T, tools map[string]string) {
-	t.Helper()
-	for tool, pkg := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install the Debian package %s", tool, pkg)
-		}
-	}
-}
 
 // makeTree writes the same small root filesystem tree under dir. Calls
 // made at different times differ in ctimes, atimes and (for files written
@@ -113,7 +105,7 @@ func fileBytes(t *testing.T, p string) []byte {
 }
 
 func TestExt4ReproducibleAndClean(t *testing.T) {
-	requireTools(t, map[string]string{"mkfs.ext4": "e2fsprogs", "debugfs": "e2fsprogs", "e2fsck": "e2fsprogs"})
+	testkit.Tools(t, "mkfs.ext4", "debugfs", "e2fsck")
 	a, b := twoTrees(t)
 	ctx := context.Background()
 	out := t.TempDir()
@@ -127,36 +119,25 @@ func TestExt4ReproducibleAndClean(t *testing.T) {
 			if !bytes.Equal(fileBytes(t, imgA), fileBytes(t, imgB)) {
 				t.Errorf("images from two fresh copies of the same tree differ")
 			}
-			if out, err := exec.Command("e2fsck", "-fn", imgA).CombinedOutput(); err != nil {
-				t.Errorf("e2fsck -fn: %v\n%s", err, out)
-			}
-			stat := debugfsOut(t, imgA, `stat "/usr/bin/tool"`)
+			testkit.Run(t, "e2fsck", "-fn", imgA)
+			stat := testkit.Run(t, "debugfs", "-R", `stat "/usr/bin/tool"`, imgA)
 			for _, want := range []string{"User:     0   Group:     0", fmt.Sprintf("ctime: 0x%08x:00000000", testEpoch), fmt.Sprintf("mtime: 0x%08x:00000000", testEpoch), "Links: 2"} {
 				if !strings.Contains(stat, want) {
 					t.Errorf("stat /usr/bin/tool lacks %q:\n%s", want, stat)
 				}
 			}
-			if stat := debugfsOut(t, imgA, "stat /etc/os-release"); !strings.Contains(stat, "mtime: 0x5f5e1000") {
+			if stat := testkit.Run(t, "debugfs", "-R", "stat /etc/os-release", imgA); !strings.Contains(stat, "mtime: 0x5f5e1000") {
 				t.Errorf("old mtime not kept:\n%s", stat)
 			}
-			if got := debugfsOut(t, imgA, `ea_get "/usr/bin/tool" security.selinux`); !strings.Contains(got, "system_u:object_r:os_t:s0") {
+			if got := testkit.Run(t, "debugfs", "-R", `ea_get "/usr/bin/tool" security.selinux`, imgA); !strings.Contains(got, "system_u:object_r:os_t:s0") {
 				t.Errorf("label missing: %q", got)
 			}
 		})
 	}
 }
 
-func debugfsOut(t *testing.T, img, req string) string {
-	t.Helper()
-	out, err := exec.Command("debugfs", "-R", req, img).Output()
-	if err != nil {
-		t.Fatalf("debugfs -R %q: %v", req, err)
-	}
-	return string(out)
-}
-
 func TestExt4InPlaceAtOffset(t *testing.T) {
-	requireTools(t, map[string]string{"mkfs.ext4": "e2fsprogs", "e2fsck": "e2fsprogs"})
+	testkit.Tools(t, "mkfs.ext4", "e2fsck")
 	a, _ := twoTrees(t)
 	ctx := context.Background()
 	disk := filepath.Join(t.TempDir(), "disk.img")
@@ -178,9 +159,7 @@ func TestExt4InPlaceAtOffset(t *testing.T) {
 			t.Errorf("bytes at %d MiB outside the filesystem changed", off>>20)
 		}
 	}
-	if out, err := exec.Command("e2fsck", "-fn", disk+"?offset=1048576").CombinedOutput(); err != nil {
-		t.Errorf("e2fsck -fn at offset: %v\n%s", err, out)
-	}
+	testkit.Run(t, "e2fsck", "-fn", disk+"?offset=1048576")
 	// The same bytes as a standalone image.
 	alone := filepath.Join(t.TempDir(), "alone.ext4")
 	opts.InPlace, opts.Offset = false, 0
@@ -191,7 +170,7 @@ func TestExt4InPlaceAtOffset(t *testing.T) {
 }
 
 func TestExt4TooSmall(t *testing.T) {
-	requireTools(t, map[string]string{"mkfs.ext4": "e2fsprogs", "resize2fs": "e2fsprogs"})
+	testkit.Tools(t, "mkfs.ext4", "resize2fs")
 	src := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(src, "big"), bytes.Repeat([]byte("x"), 5<<20), 0o644))
 	out := filepath.Join(t.TempDir(), "root.ext4")
@@ -209,7 +188,7 @@ func TestExt4TooSmall(t *testing.T) {
 }
 
 func TestExt4Shrink(t *testing.T) {
-	requireTools(t, map[string]string{"mkfs.ext4": "e2fsprogs", "resize2fs": "e2fsprogs", "e2fsck": "e2fsprogs"})
+	testkit.Tools(t, "mkfs.ext4", "resize2fs", "e2fsck")
 	a, b := twoTrees(t)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -220,13 +199,11 @@ func TestExt4Shrink(t *testing.T) {
 	if len(ia) >= 64<<20 || !bytes.Equal(ia, ib) {
 		t.Errorf("shrunk images: %d and %d bytes, equal=%v; want < 64 MiB and equal", len(ia), len(ib), bytes.Equal(ia, ib))
 	}
-	if out, err := exec.Command("e2fsck", "-fn", filepath.Join(dir, "a")).CombinedOutput(); err != nil {
-		t.Errorf("e2fsck -fn: %v\n%s", err, out)
-	}
+	testkit.Run(t, "e2fsck", "-fn", filepath.Join(dir, "a"))
 }
 
 func TestExt4Empty(t *testing.T) {
-	requireTools(t, map[string]string{"mkfs.ext4": "e2fsprogs", "e2fsck": "e2fsprogs"})
+	testkit.Tools(t, "mkfs.ext4", "e2fsck")
 	ctx := context.Background()
 	dir := t.TempDir()
 	opts := Ext4Options{Label: "PRIVATE", UUID: testUUID, Epoch: testEpoch, InodeRatio: 4096, InodeSize: 256}
@@ -236,9 +213,7 @@ func TestExt4Empty(t *testing.T) {
 	if !bytes.Equal(fileBytes(t, filepath.Join(dir, "a")), fileBytes(t, filepath.Join(dir, "b"))) {
 		t.Error("two empty filesystems differ")
 	}
-	if out, err := exec.Command("e2fsck", "-fn", filepath.Join(dir, "a")).CombinedOutput(); err != nil {
-		t.Errorf("e2fsck -fn: %v\n%s", err, out)
-	}
+	testkit.Run(t, "e2fsck", "-fn", filepath.Join(dir, "a"))
 }
 
 func TestExt4InvalidOptions(t *testing.T) {
@@ -252,7 +227,7 @@ func TestExt4InvalidOptions(t *testing.T) {
 }
 
 func TestEROFSReproducibleAndClean(t *testing.T) {
-	requireTools(t, map[string]string{"mkfs.erofs": "erofs-utils", "fsck.erofs": "erofs-utils"})
+	testkit.Tools(t, "mkfs.erofs", "fsck.erofs")
 	a, b := twoTrees(t)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -267,9 +242,7 @@ func TestEROFSReproducibleAndClean(t *testing.T) {
 			if !bytes.Equal(fileBytes(t, ia), fileBytes(t, ib)) {
 				t.Error("images from two fresh copies of the same tree differ")
 			}
-			if out, err := exec.Command("fsck.erofs", ia).CombinedOutput(); err != nil {
-				t.Errorf("fsck.erofs: %v\n%s", err, out)
-			}
+			testkit.Run(t, "fsck.erofs", ia)
 		})
 	}
 	err := EROFS(ctx, a, filepath.Join(dir, "small"), EROFSOptions{UUID: testUUID, Epoch: testEpoch, MaxBytes: 4096, What: "root filesystem", Target: "ROOT-A"})
@@ -303,9 +276,8 @@ func TestReplaceFile(t *testing.T) {
 	if err := ReplaceFile(ctx, img, off, "/initrd.img", []byte("new content")); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("debugfs", "-R", "cat /initrd.img", fmt.Sprintf("%s?offset=%d", img, off)).Output()
-	if err != nil || string(out) != "new content" {
-		t.Fatalf("debugfs cat /initrd.img = %q, %v; want the new content", out, err)
+	if out := testkit.Run(t, "debugfs", "-R", "cat /initrd.img", fmt.Sprintf("%s?offset=%d", img, off)); out != "new content" {
+		t.Fatalf("debugfs cat /initrd.img = %q; want the new content", out)
 	}
 	if err := ReplaceFile(ctx, img, off, "/missing", []byte("x")); err == nil {
 		t.Error("ReplaceFile of a missing file succeeded")
