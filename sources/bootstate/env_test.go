@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // block pads content (which must start with the signature) to BlockSize.
@@ -104,10 +105,6 @@ func TestEncodeFull(t *testing.T) {
 // grub-editenv: it lists what Go wrote, and Go parses what it wrote.
 func TestGrubEditenvAgrees(t *testing.T) {
 	t.Parallel()
-	editenv, err := exec.LookPath("grub-editenv")
-	if err != nil {
-		t.Fatal("grub-editenv not found: install the Debian package grub-common")
-	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "grubenv")
 	s := State{A: BankState{Priority: 1, Successful: true}, B: BankState{Priority: 2, TriesLeft: 15}}
@@ -125,18 +122,13 @@ func TestGrubEditenvAgrees(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(editenv, path, "list").CombinedOutput()
-	if err != nil {
-		t.Fatalf("grub-editenv list: %v\n%s", err, out)
-	}
+	out := testkit.Run(t, "grub-editenv", path, "list")
 	want := "petrel_format=1\npetrel_prio_a=1\npetrel_tries_a=0\npetrel_ok_a=1\npetrel_prio_b=2\npetrel_tries_b=15\npetrel_ok_b=0\nnote=back\\slash\n"
-	if string(out) != want {
+	if out != want {
 		t.Errorf("grub-editenv list = %q, want %q", out, want)
 	}
 	// GRUB changes a value; Go must read GRUB's layout.
-	if out, err := exec.Command(editenv, path, "set", "petrel_tries_b=9", "extra=1").CombinedOutput(); err != nil {
-		t.Fatalf("grub-editenv set: %v\n%s", err, out)
-	}
+	testkit.Run(t, "grub-editenv", path, "set", "petrel_tries_b=9", "extra=1")
 	data, err = os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/petrel-os/petrel/sources/fat"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // mkESP makes a FAT image with mkfs.vfat and mtools, holding a grubenv in
@@ -20,22 +20,11 @@ import (
 // is the initial state's block; with an empty content there is none.
 func mkESP(t *testing.T, fatBits, kib int, content []byte) (string, []byte) {
 	t.Helper()
-	for _, tool := range []struct{ name, pkg string }{{"mkfs.vfat", "dosfstools"}, {"mmd", "mtools"}, {"mcopy", "mtools"}} {
-		if _, err := exec.LookPath(tool.name); err != nil {
-			if _, err := os.Stat("/usr/sbin/" + tool.name); err != nil {
-				t.Fatalf("%s not found: install the Debian package %s", tool.name, tool.pkg)
-			}
-		}
-	}
 	dir := t.TempDir()
 	img := filepath.Join(dir, "esp.img")
 	run := func(name string, args ...string) {
 		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1", "PATH=/usr/sbin:/sbin:"+os.Getenv("PATH"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-		}
+		testkit.RunEnv(t, []string{"MTOOLS_SKIP_CHECK=1"}, name, args...)
 	}
 	run("mkfs.vfat", "-C", "-F", fmt.Sprint(fatBits), "-s", "1", img, fmt.Sprint(kib))
 	run("mmd", "-i", img, "::/EFI", "::/EFI/BOOT", "::/EFI/other")

@@ -5,22 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/petrel-os/petrel/sources/gpt"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
-
-// requireTool fails (never skips) when a real tool used as an oracle is
-// missing, naming the Debian package that provides it.
-func requireTool(t *testing.T, name, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Fatalf("%s not found: install the Debian package %s", name, pkg)
-	}
-}
 
 type sfdiskDump struct {
 	PartitionTable struct {
@@ -43,8 +34,7 @@ type sfdiskDump struct {
 // checks them with sgdisk -v and sfdisk --json.
 func TestGPTWithRealTools(t *testing.T) {
 	t.Parallel()
-	requireTool(t, "sgdisk", "gdisk")
-	requireTool(t, "sfdisk", "fdisk")
+	testkit.Tools(t, "sgdisk", "sfdisk")
 	seed := []byte("petrel-test-seed")
 	for _, g := range ValidOSImageSizesGiB() {
 		for _, unified := range []bool{false, true} {
@@ -81,16 +71,12 @@ func checkDiskWithTools(t *testing.T, d *Disk, seed []byte) {
 	if err := gpt.WriteFile(ctx, img, table); err != nil {
 		t.Fatalf("WriteFile: %v", err)
 	}
-	out, err := exec.Command("sgdisk", "-v", img).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "No problems found") || strings.Contains(string(out), "Warning") {
-		t.Errorf("sgdisk -v %s: %v\n%s", d.Name, err, out)
+	if out := testkit.Run(t, "sgdisk", "-v", img); !strings.Contains(out, "No problems found") || strings.Contains(out, "Warning") {
+		t.Errorf("sgdisk -v %s:\n%s", d.Name, out)
 	}
-	out, err = exec.Command("sfdisk", "--json", img).Output()
-	if err != nil {
-		t.Fatalf("sfdisk --json: %v", err)
-	}
+	out := testkit.Run(t, "sfdisk", "--json", img)
 	var dump sfdiskDump
-	if err := json.Unmarshal(out, &dump); err != nil {
+	if err := json.Unmarshal([]byte(out), &dump); err != nil {
 		t.Fatalf("parse sfdisk --json output: %v\n%s", err, out)
 	}
 	pt := dump.PartitionTable

@@ -5,39 +5,25 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
-func requireTools(t *testing.T) {
-	t.Helper()
-	for tool, pkg := range map[string]string{"mkfs.vfat": "dosfstools", "mcopy": "mtools", "mdel": "mtools", "mmd": "mtools"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install the Debian package %s", tool, pkg)
-		}
-	}
-}
-
-func run(t *testing.T, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-}
+// mtools is the environment mtools needs for an image without a partition
+// table.
+var mtools = []string{"MTOOLS_SKIP_CHECK=1"}
 
 // mkImage makes a FAT image with mkfs.vfat and mtools: EFI/BOOT/grubenv
 // (a lower-case long name), a large file, and a file "frag" that is
 // fragmented because it was written into the hole a deleted file left.
 func mkImage(t *testing.T, fatBits string, sizeKiB string) (img string, files map[string][]byte) {
 	t.Helper()
-	requireTools(t)
 	dir := t.TempDir()
 	img = filepath.Join(dir, "esp.img")
-	run(t, "mkfs.vfat", "-C", "-F", fatBits, "-S", "512", "-s", "1", "-i", "12345678", img, sizeKiB)
+	testkit.RunEnv(t, mtools, "mkfs.vfat", "-C", "-F", fatBits, "-S", "512", "-s", "1", "-i", "12345678", img, sizeKiB)
 	files = map[string][]byte{
 		"EFI/BOOT/grubenv":     append([]byte("# GRUB Environment Block\n"), bytes.Repeat([]byte("#"), 512-25)...),
 		"EFI/BOOT/BOOTX64.EFI": bytes.Repeat([]byte("shim"), 5000),
@@ -45,15 +31,15 @@ func mkImage(t *testing.T, fatBits string, sizeKiB string) (img string, files ma
 		"after":                bytes.Repeat([]byte("a"), 100),
 		"frag":                 bytes.Repeat([]byte("f"), 3000),
 	}
-	run(t, "mmd", "-i", img, "::/EFI", "::/EFI/BOOT")
+	testkit.RunEnv(t, mtools, "mmd", "-i", img, "::/EFI", "::/EFI/BOOT")
 	for _, name := range []string{"EFI/BOOT/grubenv", "EFI/BOOT/BOOTX64.EFI", "hole", "after"} {
 		src := filepath.Join(dir, strings.ReplaceAll(name, "/", "_"))
 		if err := os.WriteFile(src, files[name], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		run(t, "mcopy", "-i", img, src, "::/"+name)
+		testkit.RunEnv(t, mtools, "mcopy", "-i", img, src, "::/"+name)
 	}
-	run(t, "mdel", "-i", img, "::/hole")
+	testkit.RunEnv(t, mtools, "mdel", "-i", img, "::/hole")
 	delete(files, "hole")
 	if fatBits == "32" {
 		forgetNextFree(t, img)
@@ -62,7 +48,7 @@ func mkImage(t *testing.T, fatBits string, sizeKiB string) (img string, files ma
 	if err := os.WriteFile(src, files["frag"], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "mcopy", "-i", img, src, "::/frag")
+	testkit.RunEnv(t, mtools, "mcopy", "-i", img, src, "::/frag")
 	return img, files
 }
 

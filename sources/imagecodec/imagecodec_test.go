@@ -6,10 +6,11 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // sample is 6 MiB of mixed data: text, random bytes and zeros, so that the
@@ -128,9 +129,7 @@ func TestDecompressErrors(t *testing.T) {
 
 // TestZstdCLI checks interoperability with the reference zstd tool both ways.
 func TestZstdCLI(t *testing.T) {
-	if _, err := exec.LookPath("zstd"); err != nil {
-		t.Fatal("zstd not found: install the Debian package zstd")
-	}
+	testkit.Tool(t, "zstd")
 	t.Parallel()
 	dir := t.TempDir()
 	data := sample()
@@ -138,9 +137,7 @@ func TestZstdCLI(t *testing.T) {
 	if err := os.WriteFile(ours, compress(t, data, LevelDefault), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("zstd", "-q", "-d", "-f", ours, "-o", filepath.Join(dir, "ours")).CombinedOutput(); err != nil {
-		t.Fatalf("zstd -d: %v\n%s", err, out)
-	}
+	testkit.Run(t, "zstd", "-q", "-d", "-f", ours, "-o", filepath.Join(dir, "ours"))
 	if got, _ := os.ReadFile(filepath.Join(dir, "ours")); !bytes.Equal(got, data) {
 		t.Error("zstd -d of our stream differs from the input")
 	}
@@ -148,9 +145,7 @@ func TestZstdCLI(t *testing.T) {
 	if err := os.WriteFile(raw, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("zstd", "-q", "-19", "-f", raw, "-o", raw+".zst").CombinedOutput(); err != nil {
-		t.Fatalf("zstd -19: %v\n%s", err, out)
-	}
+	testkit.Run(t, "zstd", "-q", "-19", "-f", raw, "-o", raw+".zst")
 	f, err := os.Open(raw + ".zst")
 	if err != nil {
 		t.Fatal(err)

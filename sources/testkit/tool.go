@@ -129,6 +129,16 @@ func Run(t testing.TB, name string, args ...string) string {
 	return RunCmd(t, exec.Command(Tool(t, name), args...))
 }
 
+// RunEnv is Run with env (KEY=value) added to the environment, for
+// example MTOOLS_SKIP_CHECK=1 for mtools on an image without a partition
+// table.
+func RunEnv(t testing.TB, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(Tool(t, name), args...)
+	cmd.Env = append(os.Environ(), env...)
+	return RunCmd(t, cmd)
+}
+
 // RunCmd runs a prepared command (with its own Dir, Env or Stdin) and
 // returns its standard output. Output the caller did not redirect is
 // captured; when the command fails, RunCmd fails the test with the
@@ -146,4 +156,16 @@ func RunCmd(t testing.TB, cmd *exec.Cmd) string {
 		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(cmd.Args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
+}
+
+// GoBuild builds the Go package pkg (an import path, or a directory
+// relative to the test's package) into the file out as a static binary
+// (CGO_ENABLED=0, -trimpath), the way images ship Petrel's programs, and
+// returns out.
+func GoBuild(t testing.TB, pkg, out string) string {
+	t.Helper()
+	cmd := exec.Command(Tool(t, "go"), "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	RunCmd(t, cmd)
+	return out
 }

@@ -4,23 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/petrel-os/petrel/sources/fat"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
-
-func run(t *testing.T, pkg, name string, args ...string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Fatalf("%s not found: install the Debian package %s", name, pkg)
-	}
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-}
 
 const driveDoc = "[settings]\nmotd = \"from the config drive\"\n"
 
@@ -28,13 +18,13 @@ func vfatImage(t *testing.T, label string, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	img := filepath.Join(dir, "drive.img")
-	run(t, "dosfstools", "mkfs.vfat", "-C", "-n", label, img, "2048")
+	testkit.Run(t, "mkfs.vfat", "-C", "-n", label, img, "2048")
 	for name, body := range files {
 		src := filepath.Join(dir, "src-"+name)
 		if err := os.WriteFile(src, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		run(t, "mtools", "mcopy", "-i", img, src, "::"+name)
+		testkit.Run(t, "mcopy", "-i", img, src, "::"+name)
 	}
 	return img
 }
@@ -50,7 +40,7 @@ func isoImage(t *testing.T, label string, extra ...string) string {
 	}
 	img := filepath.Join(dir, "drive.iso")
 	args := append([]string{"-quiet", "-o", img, "-V", label}, extra...)
-	run(t, "genisoimage", "genisoimage", append(args, root)...)
+	testkit.Run(t, "genisoimage", append(args, root)...)
 	return img
 }
 
@@ -111,7 +101,7 @@ func TestConfigDriveCases(t *testing.T) {
 func TestConfigDriveFragmented(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "drive.img")
-	run(t, "dosfstools", "mkfs.vfat", "-C", "-s", "1", "-n", "CIDATA", img, "2048")
+	testkit.Run(t, "mkfs.vfat", "-C", "-s", "1", "-n", "CIDATA", img, "2048")
 	doc := driveDoc + "# " + strings.Repeat("padding ", 1000) + "\n"
 	for _, f := range []struct{ name, body string }{
 		{"hole", strings.Repeat("h", 1500)},
@@ -121,14 +111,14 @@ func TestConfigDriveFragmented(t *testing.T) {
 		if err := os.WriteFile(src, []byte(f.body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		run(t, "mtools", "mcopy", "-i", img, src, "::"+f.name)
+		testkit.Run(t, "mcopy", "-i", img, src, "::"+f.name)
 	}
-	run(t, "mtools", "mdel", "-i", img, "::hole")
+	testkit.Run(t, "mdel", "-i", img, "::hole")
 	src := filepath.Join(dir, "user-data")
 	if err := os.WriteFile(src, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "mtools", "mcopy", "-i", img, src, "::user-data")
+	testkit.Run(t, "mcopy", "-i", img, src, "::user-data")
 	f, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // benchBytes is the data size of the benchmarks: 256 MiB of pseudo-random
@@ -46,7 +48,7 @@ func benchParams() Params {
 func BenchmarkFormat(b *testing.B) {
 	dir, dataPath, data := benchFiles(b)
 	p := benchParams()
-	vs := veritysetupPath(b)
+	vs := testkit.Tool(b, "veritysetup")
 
 	b.Run("go", func(b *testing.B) {
 		b.SetBytes(benchBytes)

@@ -12,19 +12,12 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/outfile"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // This file holds the helpers that run the real veritysetup as the oracle.
-
-// veritysetupPath finds veritysetup or fails the test: it is never skipped.
-func veritysetupPath(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("veritysetup")
-	if err != nil {
-		t.Fatalf("veritysetup not found: install the Debian package cryptsetup-bin (%v)", err)
-	}
-	return p
-}
 
 // vsResult is what `veritysetup format` printed.
 type vsResult struct {
@@ -49,25 +42,21 @@ func uuidString(u [16]byte) string {
 func veritysetupFormat(t testing.TB, dataPath, hashPath string, p Params) vsResult {
 	t.Helper()
 	p = p.withDefaults()
-	cmd := exec.Command(veritysetupPath(t), "format", "--format", "1", "--hash", "sha256",
+	out := testkit.Run(t, "veritysetup", "format", "--format", "1", "--hash", "sha256",
 		"--data-block-size", strconv.Itoa(int(p.DataBlockSize)),
 		"--hash-block-size", strconv.Itoa(int(p.HashBlockSize)),
 		"--salt", hex.EncodeToString(p.Salt), "--uuid", uuidString(p.UUID),
 		dataPath, hashPath)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", cmd, err, out)
-	}
-	m := reRoot.FindSubmatch(out)
+	m := reRoot.FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("%s: no root hash in output:\n%s", cmd, out)
+		t.Fatalf("veritysetup format: no root hash in output:\n%s", out)
 	}
-	root, _ := hex.DecodeString(string(m[1]))
-	m = reHashBlocks.FindSubmatch(out)
+	root, _ := hex.DecodeString(m[1])
+	m = reHashBlocks.FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("%s: no hash blocks in output:\n%s", cmd, out)
+		t.Fatalf("veritysetup format: no hash blocks in output:\n%s", out)
 	}
-	n, _ := strconv.ParseUint(string(m[1]), 10, 64)
+	n, _ := strconv.ParseUint(m[1], 10, 64)
 	return vsResult{root: root, hashBlocks: n}
 }
 
@@ -75,7 +64,7 @@ func veritysetupFormat(t testing.TB, dataPath, hashPath string, p Params) vsResu
 // badOffset is the data offset it names on failure, or -1.
 func veritysetupVerify(t testing.TB, dataPath, hashPath string, root []byte) (ok bool, badOffset int64, out string) {
 	t.Helper()
-	cmd := exec.Command(veritysetupPath(t), "verify", "-v", dataPath, hashPath, hex.EncodeToString(root))
+	cmd := exec.Command(testkit.Tool(t, "veritysetup"), "verify", "-v", dataPath, hashPath, hex.EncodeToString(root))
 	b, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
@@ -180,11 +169,7 @@ func flipByte(t testing.TB, path string, off int64) {
 // copyFile copies src to a new file dst.
 func copyFile(t testing.TB, src, dst string) {
 	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o644); err != nil {
+	if err := outfile.Copy(src, dst, outfile.Options{NoSync: true}); err != nil {
 		t.Fatal(err)
 	}
 }

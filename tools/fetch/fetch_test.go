@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/project"
 )
 
@@ -186,9 +186,7 @@ func TestFetchBadInput(t *testing.T) {
 const helloSHA512 = "3f6bec758309608283a9d7f20019b3356b7a5f1c6b274bb847341e6940a752b52e47b07656ef26e6410f8d835f1c1c7aa7dcf4220ad9db10c335def73c9ba7b4"
 
 func TestFetchDebian(t *testing.T) {
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		t.Fatal("apt-get not found: install the Debian package apt")
-	}
+	testkit.Tool(t, "apt-get")
 	dir := t.TempDir()
 	fe := &Fetcher{Dir: dir}
 	f := project.ExternalFile{Debian: "hello=2.10-3", SHA512: helloSHA512}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 const (
@@ -39,28 +41,13 @@ type bootFixture struct {
 	rootHex string
 }
 
-func goBuild(t *testing.T, ctx context.Context, out, pkg string) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-}
-
 func newBootFixture(t *testing.T, ctx context.Context) *bootFixture {
 	t.Helper()
-	for tool, pkg := range map[string]string{
-		"qemu-system-x86_64": "qemu-system-x86", "mkfs.erofs": "erofs-utils",
-		"veritysetup": "cryptsetup-bin", "sgdisk": "gdisk",
-	} {
-		needTool(t, tool, pkg)
-	}
 	f := &bootFixture{kernel: fetchDebianKernel(t, ctx)}
 	dir := t.TempDir()
 
 	initBin := filepath.Join(dir, "petrel-init")
-	goBuild(t, ctx, initBin, "../../cmd/petrel-init")
+	testkit.GoBuild(t, "../../cmd/petrel-init", initBin)
 	f.initrd = filepath.Join(dir, "initrd.img")
 	out, err := os.Create(f.initrd)
 	if err != nil {
@@ -82,7 +69,7 @@ func newBootFixture(t *testing.T, ctx context.Context) *bootFixture {
 			t.Fatal(err)
 		}
 	}
-	goBuild(t, ctx, filepath.Join(tree, "sbin/init"), "./testdata/testinit")
+	testkit.GoBuild(t, "./testdata/testinit", filepath.Join(tree, "sbin/init"))
 	f.payload = make([]byte, 256<<10)
 	rng := rand.NewChaCha8([32]byte{1, 2, 3})
 	rng.Read(f.payload)
@@ -105,9 +92,9 @@ func newBootFixture(t *testing.T, ctx context.Context) *bootFixture {
 		t.Fatal(err)
 	}
 	rootImg := filepath.Join(dir, "root.img")
-	run(t, ctx, "", "mkfs.erofs", "--quiet", "--all-root", "-T", "1700000000", "-U", rootGUID, rootImg, tree)
+	testkit.Run(t, "mkfs.erofs", "--quiet", "--all-root", "-T", "1700000000", "-U", rootGUID, rootImg, tree)
 	hashImg := filepath.Join(dir, "hash.img")
-	vout := run(t, ctx, "", "veritysetup", "format", "--data-block-size=4096", "--hash-block-size=4096",
+	vout := testkit.Run(t, "veritysetup", "format", "--data-block-size=4096", "--hash-block-size=4096",
 		"--salt="+veritySalt, "--uuid="+verityUUID, rootImg, hashImg)
 	m := regexp.MustCompile(`Root hash:\s+([0-9a-f]{64})`).FindStringSubmatch(vout)
 	if m == nil {
@@ -142,7 +129,7 @@ func newBootFixture(t *testing.T, ctx context.Context) *bootFixture {
 	if err := os.Truncate(f.disk, int64(end+2048)*512); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "", "sgdisk", "-o", "-U", diskGUID,
+	testkit.Run(t, "sgdisk", "-o", "-U", diskGUID,
 		"-n", "1:2048:4095", "-t", "1:8300", "-c", "1:BOOT-A", "-u", "1:"+bootGUID,
 		"-n", fmt.Sprintf("2:%d:%d", rootStart, hashStart-1), "-t", "2:8304", "-c", "2:ROOT-A", "-u", "2:"+rootGUID,
 		"-n", fmt.Sprintf("3:%d:%d", hashStart, end-1), "-t", "3:8300", "-c", "3:HASH-A", "-u", "3:"+hashGUID,
@@ -173,7 +160,7 @@ func (f *bootFixture) boot(t *testing.T, ctx context.Context, disk string) strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-m", "512", "-nodefaults", "-no-user-config",
+	cmd := exec.CommandContext(ctx, testkit.Tool(t, "qemu-system-x86_64"), "-m", "512", "-nodefaults", "-no-user-config",
 		"-serial", "stdio", "-display", "none", "-no-reboot",
 		"-kernel", f.kernel.Vmlinuz, "-initrd", f.initrd,
 		"-drive", "file="+disk+",format=raw,if=virtio,snapshot=on",

@@ -21,6 +21,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -223,22 +225,16 @@ func TestBuildGolden(t *testing.T) {
 	}
 
 	// GNU cpio reads the archive and sees the same names.
-	if _, err := exec.LookPath("cpio"); err != nil {
-		t.Fatal("cpio not found: install the Debian package cpio")
-	}
-	cmd := exec.Command("cpio", "-it", "--quiet")
+	cmd := exec.Command(testkit.Tool(t, "cpio"), "-it", "--quiet")
 	cmd.Stdin = bytes.NewReader(raw)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("cpio -it: %v", err)
-	}
+	out := testkit.RunCmd(t, cmd)
 	var names []string
 	for _, l := range strings.Split(got, "\n") {
 		if f := strings.Fields(l); len(f) == 7 {
 			names = append(names, f[6])
 		}
 	}
-	if g := strings.Fields(string(out)); !reflect.DeepEqual(g, names) {
+	if g := strings.Fields(out); !reflect.DeepEqual(g, names) {
 		t.Errorf("cpio -it lists %v, want %v", g, names)
 	}
 }
@@ -255,13 +251,9 @@ func TestBuildReproducibleAndCompressed(t *testing.T) {
 				t.Fatal("two builds from the same inputs differ")
 			}
 			tool := map[Compression][]string{Gzip: {"gzip", "-dc"}, Zstd: {"zstd", "-dc"}}[c]
-			cmd := exec.Command(tool[0], tool[1:]...)
+			cmd := exec.Command(testkit.Tool(t, tool[0]), tool[1:]...)
 			cmd.Stdin = bytes.NewReader(a)
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("%s: %v (Debian packages gzip, zstd)", strings.Join(tool, " "), err)
-			}
-			if !bytes.Equal(out, raw) {
+			if out := testkit.RunCmd(t, cmd); out != string(raw) {
 				t.Fatalf("%s output differs from the uncompressed archive", strings.Join(tool, " "))
 			}
 		})

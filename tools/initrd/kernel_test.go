@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // debianKernel is an extracted Debian kernel package.
@@ -19,34 +21,13 @@ type debianKernel struct {
 	ModuleDir string // lib/modules/<kver>
 }
 
-// needTool fails the test, naming the Debian package, if a tool is missing.
-func needTool(t testing.TB, tool, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Fatalf("%s not found: install the Debian package %s (apt-get install -y --no-install-recommends %s)", tool, pkg, pkg)
-	}
-}
-
-func run(t testing.TB, ctx context.Context, dir string, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // fetchDebianKernel returns the kernel that linux-image-amd64 points to,
 // downloading it with apt-get download and unpacking it with dpkg-deb into
 // <user cache>/petrel-test/ on first use. A lock file keeps parallel test
 // processes from fetching it twice.
 func fetchDebianKernel(t testing.TB, ctx context.Context) debianKernel {
 	t.Helper()
-	needTool(t, "apt-get", "apt")
-	needTool(t, "dpkg-deb", "dpkg")
-	deps := run(t, ctx, "", "apt-cache", "depends", "linux-image-amd64")
+	deps := testkit.RunCmd(t, exec.CommandContext(ctx, testkit.Tool(t, "apt-cache"), "depends", "linux-image-amd64"))
 	pkg := ""
 	sc := bufio.NewScanner(strings.NewReader(deps))
 	for sc.Scan() {
@@ -91,13 +72,15 @@ func fetchDebianKernel(t testing.TB, ctx context.Context) debianKernel {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dl)
-	run(t, ctx, dl, "apt-get", "download", pkg)
+	download := exec.CommandContext(ctx, testkit.Tool(t, "apt-get"), "download", pkg)
+	download.Dir = dl
+	testkit.RunCmd(t, download)
 	debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))
 	if len(debs) != 1 {
 		t.Fatalf("apt-get download %s left %d .deb files", pkg, len(debs))
 	}
 	tmp := filepath.Join(dl, "root")
-	run(t, ctx, "", "dpkg-deb", "-x", debs[0], tmp)
+	testkit.RunCmd(t, exec.CommandContext(ctx, testkit.Tool(t, "dpkg-deb"), "-x", debs[0], tmp))
 	if _, err := os.Stat(filepath.Join(tmp, "boot", "vmlinuz-"+kver)); err != nil {
 		t.Fatalf("%s holds no boot/vmlinuz-%s: %v", debs[0], kver, err)
 	}

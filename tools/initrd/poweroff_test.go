@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // TestPoweroffBoots boots Debian's kernel with the poweroff initramfs: the
@@ -16,7 +18,6 @@ import (
 func TestPoweroffBoots(t *testing.T) {
 	ctx := t.Context()
 	k := fetchDebianKernel(t, ctx)
-	needTool(t, "qemu-system-x86_64", "qemu-system-x86")
 	var img bytes.Buffer
 	if err := Poweroff(&img); err != nil {
 		t.Fatal(err)
@@ -27,7 +28,7 @@ func TestPoweroffBoots(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "qemu-system-x86_64", "-m", "256", "-nodefaults", "-no-user-config",
+	out, err := exec.CommandContext(ctx, testkit.Tool(t, "qemu-system-x86_64"), "-m", "256", "-nodefaults", "-no-user-config",
 		"-serial", "stdio", "-display", "none", "-no-reboot",
 		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 panic=-1").CombinedOutput()
 	if err != nil {
