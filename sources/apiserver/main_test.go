@@ -22,6 +22,7 @@ import (
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/datastore"
 	"github.com/petrel-os/petrel/sources/settings"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // peerEnv makes the test binary act as an unprivileged API client.
@@ -166,30 +167,15 @@ func TestMainNotifiesAndShutsDown(t *testing.T) {
 // message and --help exits 0. sources/cli checks the unit files.
 func TestMainFlags(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct {
-		name     string
-		args     []string
-		code     int
-		out, err string // substrings
-	}{
-		{name: "help", args: []string{"--help"}, code: 0, out: "--datastore-path"},
-		{name: "unknown flag", args: []string{"--bogus"}, code: 2, err: "apiserver: unknown flag: --bogus"},
-		{name: "single-dash long flag", args: []string{"-datastore-path", "/x"}, code: 2, err: "unknown shorthand flag"},
-		{name: "no datastore", args: nil, code: 2, err: "--datastore-path is required"},
-		{name: "argument", args: []string{"--datastore-path", "/x", "extra"}, code: 2, err: `unknown command "extra"`},
-		{name: "bad log level", args: []string{"--datastore-path", "/x", "--log-level", "loud"}, code: 2, err: `bad --log-level "loud"`},
-		{name: "bad gid", args: []string{"--datastore-path", "/x", "--socket-gid", "api"}, code: 2, err: "--socket-gid"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var out, errb bytes.Buffer
-			code := Main(context.Background(), tt.args, &out, &errb)
-			if code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
-				t.Errorf("Main(%q) = %d, stdout %q, stderr %q; want %d, stdout ~%q, stderr ~%q",
-					tt.args, code, out.String(), errb.String(), tt.code, tt.out, tt.err)
-			}
-		})
-	}
+	testkit.CheckMain(t, testkit.NoStdin(Main), []testkit.MainCase{
+		{Name: "help", Args: []string{"--help"}, Code: 0, Out: "--datastore-path"},
+		{Name: "unknown flag", Args: []string{"--bogus"}, Code: 2, Err: "apiserver: unknown flag: --bogus"},
+		{Name: "single-dash long flag", Args: []string{"-datastore-path", "/x"}, Code: 2, Err: "unknown shorthand flag"},
+		{Name: "no datastore", Args: nil, Code: 2, Err: "--datastore-path is required"},
+		{Name: "argument", Args: []string{"--datastore-path", "/x", "extra"}, Code: 2, Err: `unknown command "extra"`},
+		{Name: "bad log level", Args: []string{"--datastore-path", "/x", "--log-level", "loud"}, Code: 2, Err: `bad --log-level "loud"`},
+		{Name: "bad gid", Args: []string{"--datastore-path", "/x", "--socket-gid", "api"}, Code: 2, Err: "--socket-gid"},
+	})
 }
 
 // buildServer compiles cmd/apiserver.

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // tree builds a small command tree like the agents': a root with a flag
@@ -53,40 +56,24 @@ func tree() *cobra.Command {
 
 func TestRun(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct {
-		name     string
-		args     []string
-		code     int
-		out, err string // substrings
-	}{
-		{name: "nil args", args: nil, code: 0, out: "root ran"},
-		{name: "sub", args: []string{"sub", "x"}, code: 0, out: "sub x"},
-		{name: "help", args: []string{"--help"}, code: 0, out: "Usage:"},
-		{name: "sub help", args: []string{"sub", "-h"}, code: 0, out: "prog sub FILE"},
-		{name: "unknown flag", args: []string{"--bogus"}, code: 2, err: "prog: unknown flag: --bogus\nRun 'prog --help' for usage."},
-		{name: "single-dash long flag", args: []string{"-fail"}, code: 2, err: "unknown shorthand flag: 'f'"},
-		{name: "unknown subcommand", args: []string{"frob"}, code: 2, err: `unknown command "frob"`},
-		{name: "argument count", args: []string{"sub"}, code: 2, err: "Run 'prog sub --help'"},
-		{name: "failure", args: []string{"--fail"}, code: 1, err: "prog: work failed\n"},
-		{name: "usage from RunE", args: []string{"--misuse"}, code: 2, err: "prog: --misuse given\nRun 'prog --help'"},
-		{name: "group without subcommand", args: []string{"group"}, code: 2, err: "prog: missing subcommand (want one of leaf)\nRun 'prog group --help'"},
-		{name: "group unknown subcommand", args: []string{"group", "frob"}, code: 2, err: `unknown command "frob" for "prog group"`},
-		{name: "group leaf", args: []string{"group", "leaf"}, code: 0, out: "leaf ran"},
-		{name: "completion disabled", args: []string{"completion", "bash"}, code: 2, err: `unknown command "completion"`},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var out, errb bytes.Buffer
-			code := Run(context.Background(), tree(), tt.args, &out, &errb)
-			if code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
-				t.Errorf("Run(%q) = %d, stdout %q, stderr %q; want %d, stdout ~%q, stderr ~%q",
-					tt.args, code, out.String(), errb.String(), tt.code, tt.out, tt.err)
-			}
-			if tt.code == 1 && strings.Contains(errb.String(), "--help") {
-				t.Errorf("Run(%q) stderr %q: a failure is not a usage error", tt.args, errb.String())
-			}
-		})
-	}
+	testkit.CheckMain(t, func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+		return Run(ctx, tree(), args, stdout, stderr)
+	}, []testkit.MainCase{
+		{Name: "nil args", Args: nil, Code: 0, Out: "root ran"},
+		{Name: "sub", Args: []string{"sub", "x"}, Code: 0, Out: "sub x"},
+		{Name: "help", Args: []string{"--help"}, Code: 0, Out: "Usage:"},
+		{Name: "sub help", Args: []string{"sub", "-h"}, Code: 0, Out: "prog sub FILE"},
+		{Name: "unknown flag", Args: []string{"--bogus"}, Code: 2, Err: "prog: unknown flag: --bogus\nRun 'prog --help' for usage."},
+		{Name: "single-dash long flag", Args: []string{"-fail"}, Code: 2, Err: "unknown shorthand flag: 'f'"},
+		{Name: "unknown subcommand", Args: []string{"frob"}, Code: 2, Err: `unknown command "frob"`},
+		{Name: "argument count", Args: []string{"sub"}, Code: 2, Err: "Run 'prog sub --help'"},
+		{Name: "failure", Args: []string{"--fail"}, Code: 1, Err: "prog: work failed\n"},
+		{Name: "usage from RunE", Args: []string{"--misuse"}, Code: 2, Err: "prog: --misuse given\nRun 'prog --help'"},
+		{Name: "group without subcommand", Args: []string{"group"}, Code: 2, Err: "prog: missing subcommand (want one of leaf)\nRun 'prog group --help'"},
+		{Name: "group unknown subcommand", Args: []string{"group", "frob"}, Code: 2, Err: `unknown command "frob" for "prog group"`},
+		{Name: "group leaf", Args: []string{"group", "leaf"}, Code: 0, Out: "leaf ran"},
+		{Name: "completion disabled", Args: []string{"completion", "bash"}, Code: 2, Err: `unknown command "completion"`},
+	})
 }
 
 func TestUsagef(t *testing.T) {

@@ -7,37 +7,24 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 func TestMainFlags(t *testing.T) {
 	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "none.sock")
-	for _, tt := range []struct {
-		name     string
-		args     []string
-		code     int
-		out, err string // substrings
-	}{
-		{name: "help", args: []string{"--help"}, code: 0, out: "--timeout"},
-		{name: "seed help", args: []string{"generate-seed", "-h"}, code: 0, out: "sundog generate-seed"},
-		{name: "unknown flag", args: []string{"--bogus"}, code: 2, err: "sundog: unknown flag: --bogus"},
-		{name: "single-dash long flag", args: []string{"-socket-path", missing}, code: 2, err: "unknown shorthand flag"},
-		{name: "argument", args: []string{"extra"}, code: 2, err: `unknown command "extra"`},
-		{name: "seed argument", args: []string{"generate-seed", "x"}, code: 2, err: "Run 'sundog generate-seed --help'"},
-		{name: "bad timeout", args: []string{"--timeout", "soon"}, code: 2, err: `invalid argument "soon"`},
-		{name: "bad log level", args: []string{"--log-level", "loud"}, code: 2, err: `bad --log-level "loud"`},
-		{name: "no API", args: []string{"--socket-path", missing}, code: 1, err: "none.sock"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var out, errb bytes.Buffer
-			code := Main(context.Background(), tt.args, &out, &errb)
-			if code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
-				t.Errorf("Main(%q) = %d, stdout %q, stderr %q; want %d, stdout ~%q, stderr ~%q",
-					tt.args, code, out.String(), errb.String(), tt.code, tt.out, tt.err)
-			}
-		})
-	}
+	testkit.CheckMain(t, testkit.NoStdin(Main), []testkit.MainCase{
+		{Name: "help", Args: []string{"--help"}, Code: 0, Out: "--timeout"},
+		{Name: "seed help", Args: []string{"generate-seed", "-h"}, Code: 0, Out: "sundog generate-seed"},
+		{Name: "unknown flag", Args: []string{"--bogus"}, Code: 2, Err: "sundog: unknown flag: --bogus"},
+		{Name: "single-dash long flag", Args: []string{"-socket-path", missing}, Code: 2, Err: "unknown shorthand flag"},
+		{Name: "argument", Args: []string{"extra"}, Code: 2, Err: `unknown command "extra"`},
+		{Name: "seed argument", Args: []string{"generate-seed", "x"}, Code: 2, Err: "Run 'sundog generate-seed --help'"},
+		{Name: "bad timeout", Args: []string{"--timeout", "soon"}, Code: 2, Err: `invalid argument "soon"`},
+		{Name: "bad log level", Args: []string{"--log-level", "loud"}, Code: 2, Err: `bad --log-level "loud"`},
+		{Name: "no API", Args: []string{"--socket-path", missing}, Code: 1, Err: "none.sock"},
+	})
 }
 
 func TestGenerateSeed(t *testing.T) {

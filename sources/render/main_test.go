@@ -1,42 +1,25 @@
 package render
 
 import (
-	"bytes"
-	"context"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 func TestMainFlags(t *testing.T) {
 	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "none.sock")
-	for _, tt := range []struct {
-		name     string
-		args     []string
-		stdin    string
-		code     int
-		out, err string // substrings
-	}{
-		{name: "help", args: []string{"--help"}, code: 0, out: "--daemon"},
-		{name: "set-hostname help", args: []string{"set-hostname", "--help"}, code: 0, out: "settings-applier set-hostname FILE"},
-		{name: "unknown flag", args: []string{"--bogus"}, code: 2, err: "settings-applier: unknown flag: --bogus"},
-		{name: "single-dash long flag", args: []string{"-all"}, code: 2, err: "unknown shorthand flag"},
-		{name: "argument", args: []string{"extra"}, code: 2, err: `unknown command "extra"`},
-		{name: "set-hostname without file", args: []string{"set-hostname"}, code: 2, err: "accepts 1 arg(s), received 0"},
-		{name: "bad log level", args: []string{"--all", "--log-level", "loud"}, code: 2, err: `bad --log-level "loud"`},
-		{name: "keys not JSON", args: []string{"--daemon", "--socket-path", missing}, stdin: "motd", code: 2, err: "expected a JSON list of strings"},
-		{name: "no API", args: []string{"--socket-path", missing}, stdin: `["settings.motd"]`, code: 1, err: "none.sock"},
-		{name: "set-hostname missing file", args: []string{"set-hostname", filepath.Join(t.TempDir(), "none")}, code: 1, err: "settings-applier: "},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var out, errb bytes.Buffer
-			code := Run(context.Background(), tt.args, strings.NewReader(tt.stdin), &out, &errb)
-			if code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
-				t.Errorf("Run(%q) = %d, stdout %q, stderr %q; want %d, stdout ~%q, stderr ~%q",
-					tt.args, code, out.String(), errb.String(), tt.code, tt.out, tt.err)
-			}
-		})
-	}
+	testkit.CheckMain(t, Run, []testkit.MainCase{
+		{Name: "help", Args: []string{"--help"}, Code: 0, Out: "--daemon"},
+		{Name: "set-hostname help", Args: []string{"set-hostname", "--help"}, Code: 0, Out: "settings-applier set-hostname FILE"},
+		{Name: "unknown flag", Args: []string{"--bogus"}, Code: 2, Err: "settings-applier: unknown flag: --bogus"},
+		{Name: "single-dash long flag", Args: []string{"-all"}, Code: 2, Err: "unknown shorthand flag"},
+		{Name: "argument", Args: []string{"extra"}, Code: 2, Err: `unknown command "extra"`},
+		{Name: "set-hostname without file", Args: []string{"set-hostname"}, Code: 2, Err: "accepts 1 arg(s), received 0"},
+		{Name: "bad log level", Args: []string{"--all", "--log-level", "loud"}, Code: 2, Err: `bad --log-level "loud"`},
+		{Name: "keys not JSON", Args: []string{"--daemon", "--socket-path", missing}, Stdin: "motd", Code: 2, Err: "expected a JSON list of strings"},
+		{Name: "no API", Args: []string{"--socket-path", missing}, Stdin: `["settings.motd"]`, Code: 1, Err: "none.sock"},
+		{Name: "set-hostname missing file", Args: []string{"set-hostname", filepath.Join(t.TempDir(), "none")}, Code: 1, Err: "settings-applier: "},
+	})
 }

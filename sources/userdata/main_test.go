@@ -1,12 +1,11 @@
 package userdata
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 func TestMainFlags(t *testing.T) {
@@ -21,37 +20,22 @@ func TestMainFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "none.sock")
-	for _, tt := range []struct {
-		name     string
-		args     []string
-		code     int
-		out, err string // substrings
-	}{
-		{name: "help", args: []string{"--help"}, code: 0, out: "--providers"},
-		{name: "unknown flag", args: []string{"--bogus"}, code: 2, err: "early-boot-config: unknown flag: --bogus"},
-		{name: "single-dash long flag", args: []string{"-providers", "file"}, code: 2, err: "unknown shorthand flag"},
-		{name: "argument", args: []string{"extra"}, code: 2, err: `unknown command "extra"`},
-		{name: "unknown provider", args: []string{"--providers", "file,floppy"}, code: 2, err: `unknown provider "floppy"`},
-		{name: "bad log level", args: []string{"--log-level", "loud"}, code: 2, err: `bad --log-level "loud"`},
-		{name: "already ran", args: []string{"--marker", ran, "--socket-path", missing}, code: 0, out: "already applied"},
+	testkit.CheckMain(t, testkit.NoStdin(Main), []testkit.MainCase{
+		{Name: "help", Args: []string{"--help"}, Code: 0, Out: "--providers"},
+		{Name: "unknown flag", Args: []string{"--bogus"}, Code: 2, Err: "early-boot-config: unknown flag: --bogus"},
+		{Name: "single-dash long flag", Args: []string{"-providers", "file"}, Code: 2, Err: "unknown shorthand flag"},
+		{Name: "argument", Args: []string{"extra"}, Code: 2, Err: `unknown command "extra"`},
+		{Name: "unknown provider", Args: []string{"--providers", "file,floppy"}, Code: 2, Err: `unknown provider "floppy"`},
+		{Name: "bad log level", Args: []string{"--log-level", "loud"}, Code: 2, Err: `bad --log-level "loud"`},
+		{Name: "already ran", Args: []string{"--marker", ran, "--socket-path", missing}, Code: 0, Out: "already applied"},
 		{
-			name: "vmware off VMware", code: 0, out: "applied user data from 0 providers", err: `provider="VMware guestinfo"`,
-			args: []string{"--providers", "vmware", "--marker", filepath.Join(dir, "vmware-marker"), "--socket-path", missing},
+			Name: "vmware off VMware", Code: 0, Out: "applied user data from 0 providers", Err: `provider="VMware guestinfo"`,
+			Args: []string{"--providers", "vmware", "--marker", filepath.Join(dir, "vmware-marker"), "--socket-path", missing},
 		},
-		{name: "help lists vmware", args: []string{"--help"}, code: 0, out: "file,config-drive,imds,vmware"},
+		{Name: "help lists vmware", Args: []string{"--help"}, Code: 0, Out: "file,config-drive,imds,vmware"},
 		{
-			name: "no API", code: 1, err: "none.sock",
-			args: []string{"--providers", "file", "--user-data-file", userData, "--marker", filepath.Join(dir, "marker"), "--socket-path", missing},
+			Name: "no API", Code: 1, Err: "none.sock",
+			Args: []string{"--providers", "file", "--user-data-file", userData, "--marker", filepath.Join(dir, "marker"), "--socket-path", missing},
 		},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var out, errb bytes.Buffer
-			code := Main(context.Background(), tt.args, &out, &errb)
-			if code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
-				t.Errorf("Main(%q) = %d, stdout %q, stderr %q; want %d, stdout ~%q, stderr ~%q",
-					tt.args, code, out.String(), errb.String(), tt.code, tt.out, tt.err)
-			}
-		})
-	}
+	})
 }
