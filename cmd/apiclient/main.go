@@ -1,4 +1,7 @@
-// Command apiclient talks to the Petrel settings API.
+// Command apiclient talks to the Petrel settings API. On a host it is a
+// link to the multi-call binary (cmd/petrel); this main is the same client
+// for the build machine, where developers and tests drive a VM's API
+// through a forwarded socket: go run ./cmd/apiclient --socket-path PATH ...
 package main
 
 import (

@@ -178,15 +178,13 @@ func TestMainFlags(t *testing.T) {
 	})
 }
 
-// buildServer compiles cmd/apiserver.
+// buildServer builds the multi-call binary cmd/petrel into dir and links
+// apiserver to it, as the image ships it (/usr/bin/apiserver → petrel).
 func buildServer(t *testing.T, dir string) string {
 	t.Helper()
-	bin := filepath.Join(dir, "apiserver")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/petrel-os/petrel/cmd/apiserver")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build apiserver: %v\n%s", err, out)
-	}
-	return bin
+	testkit.GoBuild(t, "github.com/petrel-os/petrel/cmd/petrel", filepath.Join(dir, "petrel"))
+	testkit.Symlinks(t, dir, map[string]string{"apiserver": "petrel"})
+	return filepath.Join(dir, "apiserver")
 }
 
 func waitForSocket(t *testing.T, c *apiclient.Client, proc *os.Process) {
