@@ -147,8 +147,8 @@ func (l *Layout) Partition(key string) (Partition, bool) {
 }
 
 // Label returns the GPT name of the partition with the given key under
-// prefix: fixed names for BIOS and EFI, an empty name for DATA (first boot
-// relabels it DataLabel), and "<prefix>-<key>" for the rest.
+// prefix: fixed names for BIOS and EFI, an empty name for DATA, and
+// "<prefix>-<key>" for the rest.
 func Label(prefix, key string) string {
 	switch key {
 	case KeyBIOS:
@@ -162,9 +162,6 @@ func Label(prefix, key string) string {
 	}
 	return prefix + "-" + key
 }
-
-// DataLabel is the label first boot gives the grown DATA partition.
-func DataLabel(prefix string) string { return prefix + "-DATA" }
 
 // Plan computes the partition plan for opts.
 func Plan(opts Options) (*Layout, error) {

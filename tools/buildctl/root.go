@@ -127,5 +127,3 @@ func findProjectRoot(dir string) (string, error) {
 		}
 	}
 }
-
-var errNotImplemented = errors.New("not implemented yet")

@@ -12,10 +12,6 @@ const (
 	maxExpandLen   = 64 << 10
 )
 
-// errUndefined marks a value that still holds an undefined macro after
-// expansion; it is reported by the caller with the tag that held it.
-var errUndefined = errors.New("undefined macro")
-
 // expander expands macros against a set of definitions. Definitions made
 // with %define are stored unexpanded and expanded at use, those made with
 // %global are expanded when defined, as in rpm.
