@@ -82,7 +82,10 @@ func (a *app) make(ctx context.Context) (*image.Result, error) {
 		}
 		rpms = append(rpms, r...)
 	}
-	buildID, epoch := image.Identify(ctx, p.Root)
+	buildID, epoch, err := image.Identify(ctx, p.Root, a.logger)
+	if err != nil {
+		return nil, err
+	}
 	return image.Make(ctx, image.Inputs{
 		Project: p, Config: cfg, Variant: v, RPMs: rpms, BuildID: buildID, Epoch: epoch, Logger: a.logger,
 	})
@@ -142,7 +145,10 @@ func (a *app) ova(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("%w: find vmdk of the latest build: %w", project.ErrInvalidInput, err)
 		}
 	}
-	_, epoch := image.Identify(ctx, p.Root)
+	_, epoch, err := image.Identify(ctx, p.Root, a.logger)
+	if err != nil {
+		return "", err
+	}
 	out := strings.TrimSuffix(osImg, ".img") + ".ova"
 	rel, _ := filepath.Rel(p.Root, tmplPath)
 	if err := ova.Pack(ctx, out, tmpl, disks, ova.Options{TemplateName: rel, ModTime: time.Unix(epoch, 0).UTC()}); err != nil {

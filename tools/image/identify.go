@@ -2,25 +2,35 @@ package image
 
 import (
 	"context"
-	"os/exec"
-	"strconv"
-	"strings"
+	"errors"
+	"log/slog"
+
+	"github.com/petrel-os/petrel/tools/gitrev"
 )
 
-// Identify returns the build ID (the short commit id, with "-dirty" when the
-// work tree has changes) and SOURCE_DATE_EPOCH (HEAD's committer time) of
-// the project at root. Outside git it returns "00000000" and 0, like
+// NoBuildID is the build ID of a project outside a git work tree, as
 // upstream's fallback.
-func Identify(ctx context.Context, root string) (buildID string, epoch int64) {
-	run := func(args ...string) (string, bool) {
-		out, err := exec.CommandContext(ctx, "git", append([]string{"-C", root}, args...)...).Output()
-		return strings.TrimSpace(string(out)), err == nil
+const NoBuildID = "00000000"
+
+// Identify returns the build ID (the short commit id, with "-dirty" when
+// the work tree has changes) and SOURCE_DATE_EPOCH (HEAD's committer time)
+// of the project at root. Outside a git work tree, and only there, it
+// returns NoBuildID and 0 and logs a warning that says so; any other git
+// failure is an error with git's message.
+func Identify(ctx context.Context, root string, logger *slog.Logger) (buildID string, epoch int64, err error) {
+	id, err := gitrev.BuildID(ctx, root)
+	if errors.Is(err, gitrev.ErrNotRepository) {
+		if logger != nil {
+			logger.Warn("the project is not a git work tree: build ID "+NoBuildID+" and SOURCE_DATE_EPOCH 0", "project", root)
+		}
+		return NoBuildID, 0, nil
 	}
-	id, ok := run("describe", "--always", "--dirty", "--abbrev=8", "--exclude", "*")
-	if !ok || id == "" {
-		return "00000000", 0
+	if err != nil {
+		return "", 0, err
 	}
-	ts, _ := run("log", "-1", "--format=%ct")
-	epoch, _ = strconv.ParseInt(ts, 10, 64)
-	return id, epoch
+	epoch, _, err = gitrev.CommitTime(ctx, root)
+	if err != nil {
+		return "", 0, err
+	}
+	return id, epoch, nil
 }
