@@ -1,6 +1,7 @@
 package image
 
 import (
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,14 +63,20 @@ func FindDiskImage(dir string) (osImage, dataImage string, err error) {
 	return osImage, dataImage, nil
 }
 
-// replaceLink points link at target (a relative name) atomically.
+// replaceLink points link at target (a relative name) atomically: it makes
+// the new link under a temporary name of its own and renames it over link,
+// so readers see the old target or the new one, never no link.
 func replaceLink(target, link string) error {
-	tmp := link + ".tmp"
-	os.Remove(tmp)
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return fmt.Errorf("replace link %q: %w", link, err)
+	}
+	tmp := fmt.Sprintf("%s.tmp-%x", link, rnd)
 	if err := os.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("create link %q: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("replace link %q: %w", link, err)
 	}
 	return nil

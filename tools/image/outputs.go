@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/petrel-os/petrel/sources/imagecodec"
 	"github.com/petrel-os/petrel/tools/compress"
 	"github.com/petrel-os/petrel/tools/project"
@@ -88,15 +90,9 @@ func (a *assembly) publish(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list staged outputs: %w", err)
 	}
-	old := a.names.Dir + ".old"
-	os.RemoveAll(old)
-	if err := os.Rename(a.names.Dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("move previous output aside: %w", err)
+	if err := publishDir(a.stage, a.names.Dir); err != nil {
+		return err
 	}
-	if err := os.Rename(a.stage, a.names.Dir); err != nil {
-		return fmt.Errorf("publish image directory: %w", err)
-	}
-	os.RemoveAll(old)
 	for _, e := range entries {
 		a.result.Artifacts = append(a.result.Artifacts, filepath.Join(a.names.Dir, e.Name()))
 	}
@@ -109,4 +105,52 @@ func (a *assembly) publish(context.Context) error {
 	}
 	a.result.Image, a.result.DataImage = rebase(a.result.Image), rebase(a.result.DataImage)
 	return replaceLink(filepath.Base(a.names.Dir), filepath.Join(a.names.VariantDir, "latest"))
+}
+
+// publishDir puts the complete directory stage in place as dir. An earlier
+// build in dir (the same commit built again) is exchanged with stage in
+// one step (renameat2 RENAME_EXCHANGE) and then removed, so that dir, and
+// the "latest" link that may point at it, always name a complete build:
+// the old one until the exchange, the new one after it. When the exchange
+// fails, dir keeps the old build. On a file system without
+// RENAME_EXCHANGE the old build is renamed aside first and put back if
+// the new one cannot take its place.
+func publishDir(stage, dir string) error {
+	if _, err := os.Lstat(stage); err != nil {
+		return fmt.Errorf("publish image directory: %w", err)
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, stage, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE)
+	switch {
+	case err == nil:
+		// stage now holds the earlier build.
+		if err := os.RemoveAll(stage); err != nil {
+			return fmt.Errorf("remove the earlier build of %s: %w", dir, err)
+		}
+		return nil
+	case errors.Is(err, unix.ENOENT):
+		// No earlier build.
+		if err := unix.Renameat2(unix.AT_FDCWD, stage, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE); err != nil {
+			return fmt.Errorf("publish image directory %s: %w", dir, err)
+		}
+		return nil
+	case !errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("publish image directory %s: exchange it with the earlier build: %w", dir, err)
+	}
+	old := dir + ".old"
+	if err := os.RemoveAll(old); err != nil {
+		return fmt.Errorf("publish image directory %s: %w", dir, err)
+	}
+	if err := os.Rename(dir, old); err != nil {
+		return fmt.Errorf("publish image directory %s: move the earlier build aside: %w", dir, err)
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		if rerr := os.Rename(old, dir); rerr != nil {
+			return fmt.Errorf("publish image directory %s: %w (and putting the earlier build back failed: %w)", dir, err, rerr)
+		}
+		return fmt.Errorf("publish image directory %s: %w", dir, err)
+	}
+	if err := os.RemoveAll(old); err != nil {
+		return fmt.Errorf("remove the earlier build of %s: %w", dir, err)
+	}
+	return nil
 }
