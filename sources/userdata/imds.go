@@ -20,7 +20,9 @@ const DefaultIMDSURL = "http://169.254.169.254"
 // X-aws-ec2-metadata-token-ttl-seconds, then GET /latest/user-data with
 // X-aws-ec2-metadata-token. A 401 refreshes the token once per attempt; 404
 // is no user data; connection errors and 5xx answers are retried with
-// exponential backoff up to Attempts times.
+// exponential backoff up to Attempts times. A redirect is refused
+// (ErrRedirect), whatever Client's own CheckRedirect says, so the token
+// goes nowhere but BaseURL.
 type IMDSProvider struct {
 	BaseURL  string        // default DefaultIMDSURL
 	Client   *http.Client  // default: 2 s timeout per request
@@ -38,6 +40,16 @@ type IMDSProvider struct {
 // Name implements Provider.
 func (p *IMDSProvider) Name() string { return "EC2 IMDS" }
 
+// ErrRedirect marks an IMDS answer that redirects elsewhere. The provider
+// refuses to follow it: the request carries the session token, which must
+// never leave the metadata service, and the real service never redirects.
+var ErrRedirect = errors.New("IMDS answered with a redirect; refused")
+
+// refuseRedirect is the CheckRedirect of every IMDS request.
+func refuseRedirect(req *http.Request, via []*http.Request) error {
+	return fmt.Errorf("%w (to %s)", ErrRedirect, req.URL.Redacted())
+}
+
 // errRetry marks a failure worth retrying.
 type errRetry struct{ err error }
 
@@ -52,6 +64,9 @@ func (p *IMDSProvider) defaults() (string, *http.Client, time.Duration, int, tim
 	if c == nil {
 		c = &http.Client{Timeout: 2 * time.Second}
 	}
+	noRedirects := *c
+	noRedirects.CheckRedirect = refuseRedirect
+	c = &noRedirects
 	if ttl <= 0 {
 		ttl = 60 * time.Second
 	}
@@ -164,8 +179,8 @@ func (p *IMDSProvider) do(ctx context.Context, method, path string, headers map[
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil, err
+		if ctx.Err() != nil || errors.Is(err, ErrRedirect) {
+			return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 		}
 		return 0, nil, errRetry{fmt.Errorf("%s %s: %w", method, path, err)}
 	}

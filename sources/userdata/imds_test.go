@@ -2,6 +2,7 @@ package userdata
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -207,6 +208,67 @@ func TestOnEC2(t *testing.T) {
 			}
 			if got := OnEC2(root); got != tc.want {
 				t.Errorf("OnEC2 = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestIMDSRefusesRedirects answers the token request or the user-data
+// request with a redirect to another server: the provider must fail
+// without retrying, and the other server must see no request (and so no
+// token).
+func TestIMDSRefusesRedirects(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var elsewhere []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere = append(elsewhere, r.Method+" "+r.URL.Path+" token="+r.Header.Get("X-aws-ec2-metadata-token"))
+		mu.Unlock()
+		w.Write([]byte("[settings]\nmotd = \"from elsewhere\"\n"))
+	}))
+	t.Cleanup(other.Close)
+	for _, tt := range []struct {
+		name     string
+		redirect string // the path answered with a redirect
+		code     int
+	}{
+		{"user data", "/latest/user-data", http.StatusTemporaryRedirect},
+		{"user data, moved", "/latest/user-data", http.StatusMovedPermanently},
+		{"token", "/latest/api/token", http.StatusPermanentRedirect},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeIMDS{userData: "[settings]\nmotd = \"ec2\"\n"}
+			f.tokens = map[string]time.Time{}
+			requests := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests++
+				if r.URL.Path == tt.redirect {
+					http.Redirect(w, r, other.URL+r.URL.Path, tt.code)
+					return
+				}
+				f.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			p := &IMDSProvider{BaseURL: srv.URL, Attempts: 3, Backoff: time.Millisecond}
+			data, err := p.UserData(context.Background())
+			if !errors.Is(err, ErrRedirect) || data != nil {
+				t.Errorf("UserData = %q, %v; want ErrRedirect", data, err)
+			}
+			if err != nil && !strings.Contains(err.Error(), other.URL) {
+				t.Errorf("error %q does not name where the redirect led", err)
+			}
+			want := 1
+			if tt.redirect == "/latest/user-data" {
+				want = 2 // token, then the redirected GET
+			}
+			if requests != want {
+				t.Errorf("IMDS saw %d requests, want %d (a redirect is not retried)", requests, want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(elsewhere) > 0 {
+				t.Errorf("the redirect was followed: the other server saw %q", elsewhere)
 			}
 		})
 	}
