@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -66,6 +68,30 @@ func readEtc(t *testing.T, root string) (passwd, group string) {
 	return string(p), string(g)
 }
 
+// sysusersOracle runs systemd-sysusers --root on a new root that holds the
+// sysusers.d files of root and, as its etc/passwd and etc/group, root's
+// factory files, and returns the passwd and group it wrote.
+func sysusersOracle(t *testing.T, root string) (passwd, group string) {
+	t.Helper()
+	o := t.TempDir()
+	if err := os.CopyFS(filepath.Join(o, confDir), os.DirFS(filepath.Join(root, confDir))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(o, "etc"), os.DirFS(filepath.Join(root, factoryEtc))); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Run(t, "systemd-sysusers", "--root", o)
+	p, err := os.ReadFile(filepath.Join(o, "etc", "passwd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := os.ReadFile(filepath.Join(o, "etc", "group"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(p), string(g)
+}
+
 func TestApply(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -75,6 +101,9 @@ func TestApply(t *testing.T) {
 		group      string // lines added to baseGroup
 		wantPasswd string // passwd after the basePasswd lines
 		wantGroup  string // group after the baseGroup lines
+		// differs says why systemd-sysusers gives another result (see the
+		// package doc); "" means it must give the same.
+		differs string
 	}{
 		{name: "nothing", conf: "# nothing\n"},
 		{
@@ -96,6 +125,7 @@ func TestApply(t *testing.T) {
 		},
 		{
 			name:       "user fixed, gid = uid taken",
+			differs:    "systemd-sysusers gives foo a dynamic UID (999) as GID 500 is taken; Apply keeps the fixed UID",
 			conf:       "g bar 500\nu foo 500\n",
 			wantPasswd: "foo:x:500:999::/:/usr/sbin/nologin\n",
 			wantGroup:  "bar:x:500:\nfoo:x:999:\n",
@@ -144,6 +174,7 @@ func TestApply(t *testing.T) {
 		},
 		{
 			name:       "dynamic ids skip fixed ids of later lines",
+			differs:    "systemd-sysusers lets b take 997, so c does not get the UID it asks for",
 			conf:       "g a 998\nu b -\nu c 997\nu d -\n",
 			group:      "e:x:999:\n",
 			wantPasswd: "b:x:996:996::/:/usr/sbin/nologin\nc:x:997:997::/:/usr/sbin/nologin\nd:x:995:995::/:/usr/sbin/nologin\n",
@@ -151,18 +182,21 @@ func TestApply(t *testing.T) {
 		},
 		{
 			name:       "fixed uid that is the gid of another group",
+			differs:    "systemd-sysusers gives e a dynamic UID (999) as GID 5 is taken; Apply keeps the fixed UID",
 			conf:       "g d 5\nu e 5\n",
 			wantPasswd: "e:x:5:999::/:/usr/sbin/nologin\n",
 			wantGroup:  "d:x:5:\ne:x:999:\n",
 		},
 		{
 			name:       "given gid wins over a group of the user's name",
+			differs:    "systemd-sysusers puts api in the existing group api (274), not the GID the line gives",
 			conf:       "u api 7:65534\n",
 			wantPasswd: "api:x:7:65534::/:/usr/sbin/nologin\n",
 		},
 		{
-			name: "existing entries untouched",
-			conf: "u root 5 Admin /home /bin/bash\ng nogroup 7\nu nobody -\ng api\n",
+			name:    "existing entries untouched",
+			differs: "systemd-sysusers creates a group nobody for the existing user nobody",
+			conf:    "u root 5 Admin /home /bin/bash\ng nogroup 7\nu nobody -\ng api\n",
 		},
 		{
 			name:       "m lines",
@@ -172,6 +206,7 @@ func TestApply(t *testing.T) {
 		},
 		{
 			name:      "m line to an existing group with members",
+			differs:   "systemd-sysusers creates a group nobody for the existing user nobody",
 			conf:      "m root adm\nm nobody adm\n",
 			group:     "adm:x:4:zed,nobody\n",
 			wantGroup: "adm:x:4:nobody,root,zed\n", // sorted, as systemd-sysusers does
@@ -191,6 +226,7 @@ func TestApply(t *testing.T) {
 			t.Parallel()
 			tr := tree{map[string]string{"a.conf": tt.conf}, basePasswd + tt.passwd, baseGroup + tt.group}
 			root := tr.write(t)
+			oraclePasswd, oracleGroup := sysusersOracle(t, root)
 			if _, err := Apply(context.Background(), root); err != nil {
 				t.Fatalf("Apply: %v", err)
 			}
@@ -200,6 +236,10 @@ func TestApply(t *testing.T) {
 			}
 			if want := baseGroup + tt.wantGroup; group != want {
 				t.Errorf("group =\n%s\nwant\n%s", group, want)
+			}
+			if same := passwd == oraclePasswd && group == oracleGroup; same != (tt.differs == "") {
+				t.Errorf("systemd-sysusers gives the same result: %v, want %v (%s)\nsystemd-sysusers passwd:\n%s\ngroup:\n%s",
+					same, tt.differs == "", tt.differs, oraclePasswd, oracleGroup)
 			}
 			// A second run changes nothing.
 			res, err := Apply(context.Background(), root)
@@ -386,23 +426,53 @@ func TestApplyFiles(t *testing.T) {
 	})
 }
 
-// TestDebian12 applies the sysusers.d files of Debian 12's systemd 252
-// and Petrel's api group to Petrel's factory passwd and group files, and
-// compares the result with testdata/debian12.{passwd,group}.golden.
-func TestDebian12(t *testing.T) {
-	t.Parallel()
+// imageRoot returns a new root holding the real inputs of a Petrel image's
+// users and groups: the factory passwd and group of packages/filesystem,
+// the sysusers.d file of packages/host (as petrel.conf) and the
+// sysusers.d files under confs.
+func imageRoot(t *testing.T, confs string) string {
+	t.Helper()
+	repo := testkit.RepoRoot(t)
 	root := t.TempDir()
-	if err := os.CopyFS(root, os.DirFS("testdata/debian12")); err != nil {
+	if err := os.CopyFS(filepath.Join(root, confDir), os.DirFS(confs)); err != nil {
 		t.Fatal(err)
 	}
+	for src, dst := range map[string]string{
+		"packages/host/petrel.sysusers": filepath.Join(confDir, "petrel.conf"),
+		"packages/filesystem/passwd":    filepath.Join(factoryEtc, "passwd"),
+		"packages/filesystem/group":     filepath.Join(factoryEtc, "group"),
+	} {
+		b, err := os.ReadFile(filepath.Join(repo, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testkit.WriteFiles(t, root, map[string]string{dst: string(b)})
+	}
+	return root
+}
+
+// TestDebian12 applies the sysusers.d files of Debian 12's systemd 252
+// (testdata/debian12: basic, systemd-journal, systemd-network,
+// systemd-timesync, the files the image's systemd package carries) and of
+// packages/host to the factory files of packages/filesystem, and compares
+// the result with systemd-sysusers --root on the same input and with
+// testdata/debian12.{passwd,group}.golden.
+func TestDebian12(t *testing.T) {
+	t.Parallel()
+	root := imageRoot(t, filepath.Join("testdata", "debian12", confDir))
+	oraclePasswd, oracleGroup := sysusersOracle(t, root)
 	res, err := Apply(context.Background(), root)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if len(res.Users) != 18 || len(res.Groups) != 39 || len(res.Members) != 0 {
-		t.Errorf("Apply = %d users, %d groups, %d members, want 18, 39, 0", len(res.Users), len(res.Groups), len(res.Members))
+	if len(res.Users) != 18 || len(res.Groups) != 43 || len(res.Members) != 0 {
+		t.Errorf("Apply = %d users, %d groups, %d members, want 18, 43, 0", len(res.Users), len(res.Groups), len(res.Members))
 	}
 	passwd, group := readEtc(t, root)
+	if passwd != oraclePasswd || group != oracleGroup {
+		t.Errorf("Apply and systemd-sysusers differ\nApply passwd:\n%s\nsystemd-sysusers passwd:\n%s\nApply group:\n%s\nsystemd-sysusers group:\n%s",
+			passwd, oraclePasswd, group, oracleGroup)
+	}
 	for name, got := range map[string]string{"passwd": passwd, "group": group} {
 		golden := filepath.Join("testdata", "debian12."+name+".golden")
 		if *update {
@@ -426,6 +496,26 @@ func TestDebian12(t *testing.T) {
 	}
 	if p, g := readEtc(t, root); p != passwd || g != group {
 		t.Errorf("second Apply changed the files")
+	}
+}
+
+// TestBuildMachineSysusers does the same with the sysusers.d files of the
+// build machine (Debian 12's systemd, with whatever else is installed) in
+// place of the copies in testdata: the same result as systemd-sysusers.
+func TestBuildMachineSysusers(t *testing.T) {
+	t.Parallel()
+	const machine = "/usr/lib/sysusers.d"
+	if _, err := os.Stat(filepath.Join(machine, "basic.conf")); err != nil {
+		t.Fatalf("%s/basic.conf missing: install the Debian package systemd", machine)
+	}
+	root := imageRoot(t, machine)
+	oraclePasswd, oracleGroup := sysusersOracle(t, root)
+	if _, err := Apply(context.Background(), root); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if passwd, group := readEtc(t, root); passwd != oraclePasswd || group != oracleGroup {
+		t.Errorf("Apply and systemd-sysusers differ on %s\nApply passwd:\n%s\nsystemd-sysusers passwd:\n%s\nApply group:\n%s\nsystemd-sysusers group:\n%s",
+			machine, passwd, oraclePasswd, group, oracleGroup)
 	}
 }
 
