@@ -225,6 +225,17 @@ func Pack(ctx context.Context, out string, tmpl []byte, disks []Disk, opts Optio
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrTemplate, err)
 	}
+	env, err := ParseEnvelope(ovf)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrTemplate, err)
+	}
+	if err := checkAgainstVMDKs(env, disks); err != nil {
+		name := opts.TemplateName
+		if name == "" {
+			name = "OVF template"
+		}
+		return fmt.Errorf("%w: %s does not agree with the disks: %w", ErrTemplate, name, err)
+	}
 	byName := map[string]Disk{}
 	for _, d := range disks {
 		byName[diskName(d)] = d

@@ -15,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/petrel-os/petrel/sources/testkit"
+	"github.com/petrel-os/petrel/tools/vmdk"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -30,10 +33,18 @@ func readFile(t *testing.T, path string) []byte {
 	return b
 }
 
-func writeDisk(t *testing.T, dir, name, content string) string {
+// writeDisk writes a 1 MiB raw disk holding content at its start and
+// converts it into the streamOptimized VMDK dir/name, as the image build
+// does (opts as given).
+func writeDisk(t *testing.T, dir, name, content string, opts vmdk.Options) string {
 	t.Helper()
+	raw := filepath.Join(t.TempDir(), "raw.img")
+	testkit.WriteFiles(t, filepath.Dir(raw), map[string]string{"raw.img": content})
+	if err := os.Truncate(raw, 1<<20); err != nil {
+		t.Fatal(err)
+	}
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+	if err := vmdk.ConvertFile(context.Background(), raw, p, opts); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -94,7 +105,7 @@ func TestPack(t *testing.T) {
 			dir := t.TempDir()
 			var disks []Disk
 			for i, n := range tt.disks {
-				disks = append(disks, Disk{Path: writeDisk(t, dir, n, "content of "+n), SizeGiB: int64(2 + 18*i)})
+				disks = append(disks, Disk{Path: writeDisk(t, dir, n, "content of "+n, vmdk.Options{}), SizeGiB: int64(2 + 18*i)})
 			}
 			out := filepath.Join(dir, "petrel.ova")
 			mtime := time.Unix(1700000000, 0)
@@ -117,8 +128,8 @@ func TestPack(t *testing.T) {
 			var want strings.Builder
 			fmt.Fprintf(&want, "SHA256(%s)= %s\n", ms[0].hdr.Name, sum(ms[0].data))
 			for _, m := range ms[2:] {
-				if string(m.data) != "content of "+m.hdr.Name {
-					t.Errorf("%s holds %q", m.hdr.Name, m.data)
+				if !bytes.Equal(m.data, readFile(t, filepath.Join(dir, m.hdr.Name))) {
+					t.Errorf("%s differs from the disk file", m.hdr.Name)
 				}
 				fmt.Fprintf(&want, "SHA256(%s)= %s\n", m.hdr.Name, sum(m.data))
 			}
@@ -207,5 +218,54 @@ func TestPackMissingDisk(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("left behind %v", ents)
+	}
+}
+
+// TestPackChecksDisks changes one thing of the unified template or of the
+// VMDK at a time: Pack must refuse an OVF that does not agree with its
+// disk, naming the disagreement.
+func TestPackChecksDisks(t *testing.T) {
+	t.Parallel()
+	tmpl := string(readFile(t, unifiedTemplate))
+	const name = "petrel-vmware-dev-x86_64-1.0.0.vmdk"
+	for _, tt := range []struct {
+		name     string
+		from, to string // template edit
+		opts     vmdk.Options
+		want     string
+	}{
+		{name: "as shipped"},
+		{name: "IDE adapter on NVMe", opts: vmdk.Options{AdapterType: "ide"}, want: `ddb.adapterType is "ide", want "lsilogic" for controller 3`},
+		{name: "IDE controller", from: "<rasd:ResourceSubType>vmware.nvme.controller</rasd:ResourceSubType>\n        <rasd:ResourceType>20</rasd:ResourceType>",
+			to: "<rasd:ResourceType>5</rasd:ResourceType>", want: `ddb.adapterType is "lsilogic", want "ide"`},
+		{name: "SATA controller", from: "vmware.nvme.controller", to: "vmware.sata.ahci", want: "is not one a Petrel VMDK can be attached to"},
+		{name: "capacity too small", from: `ovf:capacity="{{OS_DISK_BYTES}}"`, to: `ovf:capacity="4096"`, want: "OVF capacity 4096 bytes is smaller than the VMDK's 1048576"},
+		{name: "capacity in MiB", from: `ovf:capacity="{{OS_DISK_BYTES}}" ovf:capacityAllocationUnits="byte"`, to: `ovf:capacity="1" ovf:capacityAllocationUnits="byte * 2^20"`},
+		{name: "flat format", from: "#streamOptimized", to: "#monolithicFlat", want: "OVF format"},
+		{name: "disk on no controller", from: "<rasd:Parent>3</rasd:Parent>", to: "<rasd:Parent>9</rasd:Parent>", want: `Parent "9" names no hardware item`},
+		{name: "disk not attached", from: "ovf:/disk/os-disk", to: "ovf:/disk/other", want: "no disk item (ResourceType 17) with HostResource ovf:/disk/os-disk"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if tt.from != "" && !strings.Contains(tmpl, tt.from) {
+				t.Fatalf("the template has no %q", tt.from)
+			}
+			edited := strings.Replace(tmpl, tt.from, tt.to, 1)
+			disk := Disk{Path: writeDisk(t, dir, name, "os", tt.opts), SizeGiB: 3}
+			err := Pack(context.Background(), filepath.Join(dir, "p.ova"), []byte(edited), []Disk{disk}, Options{TemplateName: "template.ovf"})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Pack = %v, want success", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrTemplate) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "template.ovf does not agree with the disks") {
+				t.Errorf("Pack = %v, want ErrTemplate saying %q", err, tt.want)
+			}
+			if _, serr := os.Stat(filepath.Join(dir, "p.ova")); serr == nil {
+				t.Error("Pack wrote an OVA it refused")
+			}
+		})
 	}
 }

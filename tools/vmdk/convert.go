@@ -42,7 +42,9 @@ type Options struct {
 	ExtentName string
 	// AdapterType is ddb.adapterType: "lsilogic" (default), "buslogic",
 	// "ide" or "legacyESX". It only matters for standalone use; an OVF
-	// names the controller itself.
+	// names the controller itself. The format has no NVMe type: a disk on
+	// an NVMe controller says "lsilogic", as VMware's own converter writes
+	// (see ova.AdapterType, which checks the pairing).
 	AdapterType string
 	// Level is the deflate level, 1 (fastest) to 9 (smallest). Zero means 6,
 	// the zlib default that qemu-img uses.
