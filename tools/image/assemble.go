@@ -148,7 +148,7 @@ func (a *assembly) uuid(name string) string { return gpt.DeriveGUID(a.seed, name
 
 func (a *assembly) run(ctx context.Context) error {
 	for _, d := range []string{a.stage, a.root} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := mkdirTree(d); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
@@ -196,7 +196,7 @@ func (a *assembly) installRoot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(a.stage, "application-inventory.json"), invJSON, 0o644); err != nil {
+	if err := writeTreeFile(filepath.Join(a.stage, "application-inventory.json"), invJSON); err != nil {
 		return fmt.Errorf("write application inventory: %w", err)
 	}
 	rel := OSRelease{

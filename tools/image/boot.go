@@ -62,7 +62,7 @@ func (a *assembly) prepareBoot(ctx context.Context, p *partitionImages) error {
 		return fmt.Errorf("%w: %s: the closure has no initramfs init /%s (from the os package): %w", project.ErrInvalidInput, a.in.Variant.Path, InitPath, err)
 	}
 	p.bootTree = filepath.Join(a.work, "boot")
-	if err := os.MkdirAll(filepath.Join(p.bootTree, "grub"), 0o755); err != nil {
+	if err := mkdirTree(filepath.Join(p.bootTree, "grub")); err != nil {
 		return fmt.Errorf("create BOOT tree: %w", err)
 	}
 	if err := os.Rename(vmlinuz, filepath.Join(p.bootTree, "vmlinuz")); err != nil {
@@ -70,6 +70,10 @@ func (a *assembly) prepareBoot(ctx context.Context, p *partitionImages) error {
 	}
 	out, err := os.Create(filepath.Join(p.bootTree, "initrd.img"))
 	if err != nil {
+		return fmt.Errorf("create initramfs: %w", err)
+	}
+	if err := out.Chmod(treeFileMode); err != nil {
+		out.Close()
 		return fmt.Errorf("create initramfs: %w", err)
 	}
 	err = initrd.Build(ctx, out, initrd.Options{
@@ -151,7 +155,7 @@ func (a *assembly) buildBootPartition(ctx context.Context, p *partitionImages) e
 	if err != nil {
 		return fmt.Errorf("generate grub.cfg: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(p.bootTree, "grub", "grub.cfg"), cfg, 0o644); err != nil {
+	if err := writeTreeFile(filepath.Join(p.bootTree, "grub", "grub.cfg"), cfg); err != nil {
 		return fmt.Errorf("write grub.cfg: %w", err)
 	}
 	part, _ := a.layout.Partition(disklayout.KeyBootA)

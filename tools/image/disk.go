@@ -110,7 +110,7 @@ func (a *assembly) buildDisk(ctx context.Context, p *partitionImages) error {
 func (a *assembly) writeData(ctx context.Context, image string, part disklayout.Partition) error {
 	tree := filepath.Join(a.work, "data")
 	for _, d := range []string{"var", "opt"} {
-		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
+		if err := mkdirTree(filepath.Join(tree, d)); err != nil {
 			return fmt.Errorf("create DATA tree: %w", err)
 		}
 	}

@@ -126,11 +126,7 @@ func finishRoot(root string, rel OSRelease, inventory []byte) error {
 		"usr/share/petrel/application-inventory.json": inventory,
 	}
 	for rel, data := range files {
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("create directory for %s: %w", rel, err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
+		if err := writeTreeFile(filepath.Join(root, rel), data); err != nil {
 			return fmt.Errorf("write %s: %w", rel, err)
 		}
 	}
