@@ -88,6 +88,16 @@ func Repo(t testing.TB, src string, overlay map[string]string) string {
 	return root
 }
 
+// IsolateGit keeps the user's and the system's git configuration (which may
+// trust every directory or sign every commit) out of the git commands the
+// test and the code under test run. It sets environment variables, so the
+// test cannot be parallel.
+func IsolateGit(t *testing.T) {
+	t.Helper()
+	t.Setenv("GIT_CONFIG_GLOBAL", os.DevNull)
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+}
+
 // Git runs git with args in dir as a fixed test identity, with author and
 // committer dates 2024-01-02T03:04:05Z and no signing, and returns its
 // output.

@@ -2,7 +2,6 @@ package builder
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,8 +13,7 @@ import (
 // TestSourceDateEpoch checks the package's last commit time, the fallback
 // to 0 outside a git work tree, and that another git failure is an error.
 func TestSourceDateEpoch(t *testing.T) {
-	t.Setenv("GIT_CONFIG_GLOBAL", os.DevNull)
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	testkit.IsolateGit(t)
 	ctx := context.Background()
 	files := map[string]string{"packages/a/a.spec": "x\n"}
 	for _, tt := range []struct {

@@ -12,15 +12,8 @@ import (
 	"github.com/petrel-os/petrel/sources/testkit"
 )
 
-// isolate keeps the user's and the system's git configuration (which may
-// trust every directory) out of the test.
-func isolate(t *testing.T) {
-	t.Setenv("GIT_CONFIG_GLOBAL", os.DevNull)
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
-}
-
 func TestRepository(t *testing.T) {
-	isolate(t)
+	testkit.IsolateGit(t)
 	ctx := context.Background()
 	root := testkit.Repo(t, testkit.Tree(t, map[string]string{"pkg/a": "a\n", "other/b": "b\n"}), nil)
 	id, err := BuildID(ctx, root)
@@ -45,7 +38,7 @@ func TestRepository(t *testing.T) {
 // TestErrors checks that only a directory outside any git work tree is
 // ErrNotRepository, and that other git failures carry git's message.
 func TestErrors(t *testing.T) {
-	isolate(t)
+	testkit.IsolateGit(t)
 	ctx := context.Background()
 	empty := t.TempDir()
 	testkit.Git(t, empty, "init", "-q")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 
@@ -15,8 +14,7 @@ import (
 // outside a git work tree (and that it is logged), and that another git
 // failure fails with git's message instead of taking the fallback.
 func TestIdentify(t *testing.T) {
-	t.Setenv("GIT_CONFIG_GLOBAL", os.DevNull)
-	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	testkit.IsolateGit(t)
 	ctx := context.Background()
 	var log bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&log, nil))
