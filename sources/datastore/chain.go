@@ -41,6 +41,22 @@ func VersionLinks(version string) (patch, minor, major string, err error) {
 	return "v" + version, "v" + m[1] + "." + m[2], "v" + m[1], nil
 }
 
+// ChainLink is one link of a chain: Name points at Target.
+type ChainLink struct{ Name, Target string }
+
+// LinkSteps returns the links that make dir (a name in the base) the
+// datastore of version, in the order to replace them: vX.Y.Z → dir,
+// vX.Y → vX.Y.Z, vX → vX.Y, current → vX. Until the first link that
+// current reaches changes, current still names the old datastore; after
+// it, the new one.
+func LinkSteps(version, dir string) ([]ChainLink, error) {
+	patch, minor, major, err := VersionLinks(version)
+	if err != nil {
+		return nil, err
+	}
+	return []ChainLink{{patch, dir}, {minor, patch}, {major, minor}, {CurrentLink, major}}, nil
+}
+
 // ReadChain follows current → vX → vX.Y → vX.Y.Z → directory under base
 // and checks that each link is a bare name of the expected form and that
 // the directory exists. It returns ErrNoDatastore (matching

@@ -73,8 +73,15 @@ func TestNewDirAndLink(t *testing.T) {
 	if c, _ := ReadChain(base); c.Version != "1.0.0" {
 		t.Fatalf("NewDir moved a link: %+v", c)
 	}
-	for _, l := range [][2]string{{"v1.1.0", name}, {"v1.1", "v1.1.0"}, {"v1", "v1.1"}, {CurrentLink, "v1"}} {
-		if err := Link(base, l[0], l[1]); err != nil {
+	links, err := LinkSteps("1.1.0", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []ChainLink{{"v1.1.0", name}, {"v1.1", "v1.1.0"}, {"v1", "v1.1"}, {CurrentLink, "v1"}}; !reflect.DeepEqual(links, want) {
+		t.Fatalf("LinkSteps = %v, want %v", links, want)
+	}
+	for _, l := range links {
+		if err := Link(base, l.Name, l.Target); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -16,34 +16,23 @@ var versionRE = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][
 // next, created in that order. Every link is replaced atomically. It returns
 // the path of the current link.
 func Create(base, version string) (string, error) {
-	m := versionRE.FindStringSubmatch(version)
-	if m == nil {
-		return "", fmt.Errorf("create datastore: version %q is not X.Y.Z", version)
+	if _, _, _, err := VersionLinks(version); err != nil {
+		return "", fmt.Errorf("create datastore: %w", err)
 	}
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", fmt.Errorf("create datastore base %q: %w", base, err)
 	}
-	patch := "v" + version
-	dirName := patch + "_" + randomAlnum(16)
-	dir := filepath.Join(base, dirName)
-	for _, d := range []string{dir, filepath.Join(dir, liveDir), filepath.Join(dir, pendingDir)} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return "", fmt.Errorf("create datastore directory %q: %w", d, err)
-		}
+	dirName, err := NewDir(base, version)
+	if err != nil {
+		return "", err
 	}
-	for _, d := range []string{dir, base} {
-		if err := syncDir(d); err != nil {
+	links, _ := LinkSteps(version, dirName)
+	for _, l := range links {
+		if err := replaceLink(base, l.Name, l.Target); err != nil {
 			return "", err
 		}
 	}
-	minor := "v" + m[1] + "." + m[2]
-	major := "v" + m[1]
-	for _, l := range [][2]string{{patch, dirName}, {minor, patch}, {major, minor}, {"current", major}} {
-		if err := replaceLink(base, l[0], l[1]); err != nil {
-			return "", err
-		}
-	}
-	return filepath.Join(base, "current"), nil
+	return filepath.Join(base, CurrentLink), nil
 }
 
 // replaceLink points base/name at target (relative) with symlink+rename.
