@@ -59,7 +59,8 @@ func LinkSteps(version, dir string) ([]ChainLink, error) {
 
 // ReadChain follows current → vX → vX.Y → vX.Y.Z → directory under base
 // and checks that each link is a bare name of the expected form and that
-// the directory exists. It returns ErrNoDatastore (matching
+// the directory, v<version>_<random> of this or an earlier version,
+// exists. It returns ErrNoDatastore (matching
 // os.ErrNotExist) when base has no current link.
 func ReadChain(base string) (Chain, error) {
 	var c Chain
@@ -90,13 +91,21 @@ func ReadChain(base string) (Chain, error) {
 		return c, fmt.Errorf("datastore link chain in %q: %w: %q is not vX.Y.Z", base, ErrCorrupt, c.Patch)
 	case minor != c.Minor || majorWant != c.Major:
 		return c, fmt.Errorf("datastore link chain in %q: %w: current → %s → %s → %s does not name one version", base, ErrCorrupt, c.Major, c.Minor, c.Patch)
-	case strings.ContainsRune(c.Dir, '/') || !strings.HasPrefix(c.Dir, c.Patch+"_"):
-		return c, fmt.Errorf("datastore link chain in %q: %w: %s names %q, not a %s_<random> directory", base, ErrCorrupt, c.Patch, c.Dir, c.Patch)
+	case !versionDir(c.Dir):
+		return c, fmt.Errorf("datastore link chain in %q: %w: %s names %q, not a vX.Y.Z_<random> directory", base, ErrCorrupt, c.Patch, c.Dir)
 	}
 	if st, err := os.Lstat(filepath.Join(base, c.Dir)); err != nil || !st.IsDir() {
 		return c, fmt.Errorf("datastore link chain in %q: %w: %s is not a directory", base, ErrCorrupt, c.Dir)
 	}
 	return c, nil
+}
+
+// versionDir reports whether name has the form of a versioned directory,
+// v<X.Y.Z>_<suffix>. A version's directory may be an older version's: a
+// step without migrations links the new version to the same directory.
+func versionDir(name string) bool {
+	v, suffix, ok := strings.Cut(strings.TrimPrefix(name, "v"), "_")
+	return ok && strings.HasPrefix(name, "v") && versionRE.MatchString(v) && suffix != "" && !strings.ContainsRune(suffix, '/')
 }
 
 // NewDir creates an empty datastore directory for version "X.Y.Z" under

@@ -33,7 +33,7 @@ func TestReadChain(t *testing.T) {
 		{"minor of another version", "v1.26", "v1.27.0", "does not name one version"},
 		{"patch not a version", "v1.26", "v1.x.1", "is not vX.Y.Z"},
 		{"dangling", "v1.26.1", "v1.26.1_gone", "is not a directory"},
-		{"directory of another version", "v1.26.1", "v1.2.3_abc", "not a v1.26.1_<random> directory"},
+		{"not a versioned directory", "v1.26.1", "data", "not a vX.Y.Z_<random> directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := t.TempDir()
