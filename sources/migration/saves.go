@@ -59,7 +59,7 @@ func (s *Saved) empty() bool {
 }
 
 type savesJSON struct {
-	Format     int                                `json:"format"`
+	Format     int                          `json:"format"`
 	Migrations map[string]map[string]*Saved `json:"migrations"`
 }
 
