@@ -89,14 +89,16 @@ func run(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) err
 		return cli.Usagef("version to migrate to: %w", err)
 	}
 	// The root is needed only when the datastore needs migrations.
-	var src Source = missingRoot{path: o.root}
+	var src Source
 	if root, err := os.ReadFile(o.root); err == nil {
 		src = &TUFSource{Config: updater.Config{
 			MetadataURL: (&url.URL{Scheme: "file", Path: o.metadata}).String(),
 			TargetsURL:  (&url.URL{Scheme: "file", Path: o.migrations}).String(),
 			TrustedRoot: root,
 			CacheDir:    o.metadata,
-			Logger:      log,
+			// Local files: a retry would read the same bytes again.
+			Fetch:  updater.FetchOptions{Tries: 1},
+			Logger: log,
 		}}
 	} else {
 		src = missingRoot{path: o.root, err: err}
