@@ -90,7 +90,7 @@ func crashRun(t *testing.T, a crashArgs, kill time.Duration) (killed bool, out s
 }
 
 // copyTree copies a datastore base: directories, files and links.
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
