@@ -354,6 +354,7 @@ func (l *loader) readManifests() {
 		var errs []error
 		l.p.Manifest, errs = decodeManifest("Twoliter.toml", data)
 		l.probs.errs = append(l.probs.errs, errs...)
+		l.loadMigrations()
 	}
 	if data, ok := l.read("Makefile.toml"); ok {
 		var errs []error

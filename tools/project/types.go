@@ -20,6 +20,9 @@ type Project struct {
 	Kits map[string]*Kit
 	// Variants by directory name (variants/<name>/).
 	Variants map[string]*Variant
+	// Migrations are the steps of Manifest.Migrations, loaded and
+	// checked, ordered by version.
+	Migrations []MigrationStep
 }
 
 // Manifest is the project manifest, Twoliter.toml.
@@ -34,6 +37,11 @@ type Manifest struct {
 	SDK SDK `toml:"sdk"`
 	// Kits are the kits the project uses, by name (kits/<name>).
 	Kits []KitRef `toml:"kit"`
+	// Migrations lists the settings migrations of each step between
+	// releases, as upstream's Release.toml: "(FROM, TO)" = ["name", ...],
+	// each name the file MigrationsDir/v<TO>/<name>.toml; an empty list
+	// for a step without migrations. See docs/migrations.md.
+	Migrations map[string][]string `toml:"migrations"`
 }
 
 // OSIdentity is the [os] table of Twoliter.toml.
