@@ -16,5 +16,6 @@ func (a *app) commands() []*cobra.Command {
 		a.ovaCmd(),          // image.go
 		a.bootCmd(),         // boot.go
 		a.repoCmd(),         // repo.go
+		a.migrationsCmd(),   // migrations.go
 	}
 }

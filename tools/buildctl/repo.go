@@ -83,7 +83,8 @@ func (a *app) repoCmd() *cobra.Command {
 			if err != nil {
 				return badInput{fmt.Errorf("Twoliter.toml: release-version: %w", err)}
 			}
-			res, err := repo.Publish(repo.Release{Variant: e.cfg.Variant, Arch: e.cfg.Arch, Version: v, ImageDir: dir}, e.opts)
+			res, err := repo.Publish(repo.Release{Variant: e.cfg.Variant, Arch: e.cfg.Arch, Version: v, ImageDir: dir,
+				Migrations: releaseMigrations(e.p)}, e.opts)
 			if err != nil {
 				return inputErr(err)
 			}
@@ -94,6 +95,11 @@ func (a *app) repoCmd() *cobra.Command {
 			fmt.Fprintf(a.stdout, "%s %s %s %s (max_version %s) in %s\n", verb, e.cfg.Variant, e.cfg.Arch, v, res.Update.MaxVersion, e.opts.Dir)
 			for _, name := range res.Update.Images.Names() {
 				fmt.Fprintf(a.stdout, "  %s\n", name)
+			}
+			for _, s := range e.p.Migrations {
+				for _, f := range s.Files {
+					fmt.Fprintf(a.stdout, "  %s %s\n", s.Span, f.Target)
+				}
 			}
 			fmt.Fprintf(a.stdout, "done in %.2fs\n", time.Since(start).Seconds())
 			return nil

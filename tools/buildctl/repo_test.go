@@ -92,3 +92,62 @@ func TestRepoCommands(t *testing.T) {
 		t.Fatalf("validate of an empty directory: %s", out)
 	}
 }
+
+// TestRepoMigrations: buildctl migrations lists the checked steps, and
+// buildctl repo publishes the release's migrations with it; a release
+// that hosts of the published version could not reach is refused.
+func TestRepoMigrations(t *testing.T) {
+	root := projecttest.Copy(t, fixtureRoot, nil)
+	run := func(wantCode int, args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := buildctl.Main(context.Background(), append([]string{"-C", root, "--variant", "metal-dev", "--arch", "x86_64"}, args...), &out, &errb)
+		if code != wantCode {
+			t.Fatalf("buildctl %v = %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, out.String(), errb.String())
+		}
+		return out.String() + errb.String()
+	}
+	if out := run(0, "migrations"); out != "no migrations: hosts can move only between builds of 0.1.0\n" {
+		t.Fatalf("migrations: %q", out)
+	}
+	run(0, "repo", "keys")
+	fakeBuild(t, root, "0.1.0", "aaaa1111")
+	run(0, "repo")
+
+	manifest, err := os.ReadFile(filepath.Join(root, "Twoliter.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := strings.Replace(string(manifest), `release-version = "0.1.0"`, `release-version = "0.2.0"`, 1)
+	if err := os.WriteFile(filepath.Join(root, "Twoliter.toml"), []byte(release), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fakeBuild(t, root, "0.2.0", "cccc3333")
+	if out := run(2, "repo"); !strings.Contains(out, "hosts on 0.1.0 could not move their settings to 0.2.0: missing migration") {
+		t.Fatalf("repo without a step: %s", out)
+	}
+	dir := filepath.Join(root, "sources", "migration", "migrations", "v0.2.0")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mig := "description = \"greeting becomes motd\"\n[[operation]]\nkind = \"move\"\nfrom = \"settings.greeting\"\nto = \"settings.motd\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "greeting.toml"), []byte(mig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(2, "migrations"); !strings.Contains(out, "sources/migration/migrations/v0.2.0/greeting.toml: not listed in Twoliter.toml [migrations]") {
+		t.Fatalf("migrations with an unlisted file: %s", out)
+	}
+	release += "\n[migrations]\n\"(0.1.0, 0.2.0)\" = [\"greeting\"]\n"
+	if err := os.WriteFile(filepath.Join(root, "Twoliter.toml"), []byte(release), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(0, "migrations"); !strings.Contains(out, "(0.1.0, 0.2.0)  migrate_v0.2.0_greeting.toml  1           greeting becomes motd") {
+		t.Fatalf("migrations: %q", out)
+	}
+	if out := run(0, "repo"); !strings.Contains(out, "published metal-dev x86_64 0.2.0") || !strings.Contains(out, "(0.1.0, 0.2.0) migrate_v0.2.0_greeting.toml") {
+		t.Fatalf("repo: %s", out)
+	}
+	if out := run(0, "repo", "validate"); !strings.Contains(out, "8 targets") {
+		t.Fatalf("validate: %s", out)
+	}
+}

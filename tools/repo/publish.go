@@ -40,6 +40,16 @@ type Release struct {
 	// the update images *-boot.ext4.zst, *-root.<fs>.zst and
 	// *-root.verity.zst.
 	ImageDir string
+	// Migrations are the steps of the release chain (Twoliter.toml
+	// [migrations]): each step's migration files in the order they run.
+	Migrations map[manifest.Span][]Migration
+}
+
+// Migration is one settings migration file to publish.
+type Migration struct {
+	// Target is its name in the repository and the manifest
+	// (migrate_v<TO>_<name>.toml); Path the file.
+	Target, Path string
 }
 
 // Options are the repository and how to sign it.
@@ -206,19 +216,22 @@ func Publish(rel Release, o Options) (Result, error) {
 				ErrPublished, name, hex.EncodeToString(t.Hashes["sha256"]), hashes[name])
 		}
 	}
+	plan, err := planMigrations(r, m, rel)
+	if err != nil {
+		return Result{}, err
+	}
 	if u := m.Find(rel.Variant, rel.Arch, rel.Version); u != nil {
 		if u.Images != imgs {
 			return Result{}, fmt.Errorf("%w: %s %s %s is published with images %s, %s, %s; the build has %s, %s, %s "+
 				"(raise release-version in Twoliter.toml for a new release)", ErrPublished, rel.Variant, rel.Arch, rel.Version,
 				u.Images.Root, u.Images.Boot, u.Images.Hash, imgs.Root, imgs.Boot, imgs.Hash)
 		}
+		if n := len(plan.files) + len(plan.steps); n > 0 {
+			return Result{}, fmt.Errorf("%w: %s %s %s is published, but Twoliter.toml lists %d migrations or steps the repository lacks "+
+				"(raise release-version in Twoliter.toml for a new release)", ErrPublished, rel.Variant, rel.Arch, rel.Version, n)
+		}
 		o.Logger.Info("release already published", "version", rel.Version, "dir", o.Dir)
 		return Result{Update: *u, Already: true}, nil
-	}
-	for _, name := range imgs.Names() {
-		if _, err := r.AddTarget(name, filepath.Join(rel.ImageDir, name)); err != nil {
-			return Result{}, err
-		}
 	}
 	sched, err := o.Plan.Schedule(o.Start)
 	if err != nil {
@@ -227,6 +240,25 @@ func Publish(rel Release, o Options) (Result, error) {
 	u := manifest.Update{Variant: rel.Variant, Arch: rel.Arch, Version: rel.Version, Waves: sched, Images: imgs}
 	if err := m.Add(u); err != nil {
 		return Result{}, err
+	}
+	if m.Migrations == nil {
+		m.Migrations = manifest.Migrations{}
+	}
+	for span, names := range plan.steps {
+		m.Migrations[span] = names
+	}
+	if err := checkChains(m, rel.Variant, rel.Arch, rel.Version); err != nil {
+		return Result{}, err
+	}
+	for _, name := range imgs.Names() {
+		if _, err := r.AddTarget(name, filepath.Join(rel.ImageDir, name)); err != nil {
+			return Result{}, err
+		}
+	}
+	for _, f := range plan.files {
+		if _, err := r.AddTarget(f.Target, f.Path); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := commitManifest(r, m, keys, o); err != nil {
 		return Result{}, err

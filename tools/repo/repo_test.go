@@ -48,6 +48,8 @@ type env struct {
 	tmp  string
 	keys Keys
 	opts Options
+	// migrations are the release chain's steps given to every Publish.
+	migrations map[manifest.Span][]Migration
 }
 
 func newEnv(t *testing.T) *env {
@@ -57,12 +59,14 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.opts = Options{Dir: Dir(filepath.Join(tmp, "build"), "metal-dev", "x86_64"), Keys: e.keys, Now: t0}
+	e.migrations = map[manifest.Span][]Migration{{From: manifest.MustParseVersion("0.1.0"), To: manifest.MustParseVersion("0.2.0")}: nil}
 	return e
 }
 
 func (e *env) publish(version, buildID string) (Result, error) {
 	dir := build(e.t, e.tmp, version, buildID)
-	return Publish(Release{Variant: "metal-dev", Arch: "x86_64", Version: manifest.MustParseVersion(version), ImageDir: dir}, e.opts)
+	return Publish(Release{Variant: "metal-dev", Arch: "x86_64", Version: manifest.MustParseVersion(version), ImageDir: dir,
+		Migrations: e.migrations}, e.opts)
 }
 
 func (e *env) validate(now time.Time) (*Report, error) {
