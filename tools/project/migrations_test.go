@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/petrel-os/petrel/sources/datastore"
 	"github.com/petrel-os/petrel/sources/manifest"
+	"github.com/petrel-os/petrel/sources/migration"
+	"github.com/petrel-os/petrel/sources/settings"
 	"github.com/petrel-os/petrel/tools/project"
 	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
@@ -142,4 +145,62 @@ func TestLoadMigrationsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestShippedMigrations: the repository's own migrations load and pass
+// every check (as for every buildctl command), and each one runs forward
+// and then backward over a datastore that storewolf fills from the
+// shipped defaults (live services and metadata, settings pending in the
+// launch transaction), giving it back exactly.
+func TestShippedMigrations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p, err := project.LoadManifests(ctx, filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults, err := settings.LoadDefaults(ctx, filepath.Join("..", "..", "sources", "settings", "defaults"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	if _, err := settings.Storewolf(ctx, settings.StorewolfConfig{Base: base, Version: p.Manifest.ReleaseVersion}, defaults); err != nil {
+		t.Fatal(err)
+	}
+	read := func() *migration.Data {
+		s, err := datastore.Open(ctx, filepath.Join(base, datastore.CurrentLink))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		d, err := migration.ReadData(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	orig := read()
+	if len(orig.Live) == 0 || len(orig.Pending) == 0 || len(orig.Metadata) == 0 {
+		t.Fatalf("the defaults datastore lacks live values, transactions or metadata: %d, %d, %d", len(orig.Live), len(orig.Pending), len(orig.Metadata))
+	}
+	n := 0
+	for _, s := range p.Migrations {
+		for _, f := range s.Files {
+			n++
+			d, saves := read(), migration.Saves{}
+			ms := []*migration.Migration{f.Migration}
+			if err := migration.Apply(d, saves, ms, migration.Forward, migration.Builtins()); err != nil {
+				t.Errorf("%s forward: %v", f.Target, err)
+				continue
+			}
+			if err := migration.Apply(d, saves, ms, migration.Backward, migration.Builtins()); err != nil {
+				t.Errorf("%s backward: %v", f.Target, err)
+				continue
+			}
+			if diff := migration.Diff(orig, d); diff != "" {
+				t.Errorf("%s forward then backward: %s", f.Target, diff)
+			}
+		}
+	}
+	t.Logf("%d steps, %d migrations checked", len(p.Migrations), n)
 }
