@@ -3,9 +3,9 @@ package migration
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -586,14 +586,7 @@ func under(name, root string) bool {
 	return name == root || strings.HasPrefix(name, root+".")
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // typeName names a decoded TOML value's type for messages.
 func typeName(v any) string {

@@ -96,7 +96,7 @@ func (op Operation) forward(d *Data, s *Saved, fns Functions) error {
 		if !ok || !op.touches(v) {
 			return nil
 		}
-		s.Metadata = append(s.Metadata, SavedMeta{Key: op.Key.Name(), Meta: op.Meta.Name(), Value: string(v)})
+		keepMeta(d, op, s)
 		nv, changed := op.replace(v, Forward)
 		if !changed {
 			return nil
@@ -107,19 +107,16 @@ func (op Operation) forward(d *Data, s *Saved, fns Functions) error {
 			clearUnder(d, op.Key.Name(), false)
 		}
 	case AddMetadata:
-		if v, ok := d.meta(op.Key.Name(), op.Meta.Name()); ok {
-			s.Metadata = append(s.Metadata, SavedMeta{Key: op.Key.Name(), Meta: op.Meta.Name(), Value: string(v)})
-		}
+		keepMeta(d, op, s)
 		d.setMeta(datastore.MetadataEntry{Data: op.Key, Meta: op.Meta, Value: op.Value})
 	case RemoveMetadata:
-		if v, ok := d.meta(op.Key.Name(), op.Meta.Name()); ok {
-			s.Metadata = append(s.Metadata, SavedMeta{Key: op.Key.Name(), Meta: op.Meta.Name(), Value: string(v)})
+		if keepMeta(d, op, s) {
 			d.deleteMeta(op.Key.Name(), op.Meta.Name())
 		}
 	case Function:
-		f, ok := fns[op.Function]
-		if !ok {
-			return fmt.Errorf("%w %q", ErrUnknownFunction, op.Function)
+		f, err := fns.get(op.Function)
+		if err != nil {
+			return err
 		}
 		return f.Forward(d, s)
 	default:
@@ -183,9 +180,9 @@ func (op Operation) backward(d *Data, s *Saved, fns Functions) error {
 	case RemoveMetadata:
 		return restore(d, s)
 	case Function:
-		f, ok := fns[op.Function]
-		if !ok {
-			return fmt.Errorf("%w %q", ErrUnknownFunction, op.Function)
+		f, err := fns.get(op.Function)
+		if err != nil {
+			return err
 		}
 		return f.Backward(d, s)
 	default:
@@ -234,6 +231,16 @@ func (op Operation) undo(v []byte, kept map[string]string, tx string) ([]byte, b
 		return v, false
 	}
 	return op.replace(v, Backward)
+}
+
+// keepMeta records in s the metadata op.Meta of op.Key, and reports
+// whether there is one.
+func keepMeta(d *Data, op Operation, s *Saved) bool {
+	v, ok := d.meta(op.Key.Name(), op.Meta.Name())
+	if ok {
+		s.Metadata = append(s.Metadata, SavedMeta{Key: op.Key.Name(), Meta: op.Meta.Name(), Value: string(v)})
+	}
+	return ok
 }
 
 // keep records in s every value (all trees) at or below root, and with
@@ -341,6 +348,14 @@ type Registered struct {
 
 // Functions maps names to registered functions.
 type Functions map[string]Registered
+
+func (fns Functions) get(name string) (Registered, error) {
+	f, ok := fns[name]
+	if !ok {
+		return f, fmt.Errorf("%w %q", ErrUnknownFunction, name)
+	}
+	return f, nil
+}
 
 // Builtins returns the functions compiled into this migrator: none yet.
 // A function added here is reviewed and tested forward and back like

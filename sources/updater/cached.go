@@ -26,13 +26,9 @@ var ErrNotCached = errors.New("metadata not cached")
 func (c *Client) Cached() (*Repo, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rootData, err := c.startRoot()
+	tm, err := c.trusted()
 	if err != nil {
 		return nil, err
-	}
-	tm, err := trustedmetadata.New(rootData)
-	if err != nil {
-		return nil, fmt.Errorf("load trusted root: %w", c.classify(metadata.ROOT, rootData, nil, err))
 	}
 	tm.RefTime = time.Time{} // nothing is expired at the zero time
 	for _, role := range []string{metadata.TIMESTAMP, metadata.SNAPSHOT, metadata.TARGETS} {
@@ -56,4 +52,18 @@ func (c *Client) Cached() (*Repo, error) {
 		}
 	}
 	return newRepo(c, tm), nil
+}
+
+// trusted starts the trusted metadata from the root to start from (see
+// startRoot). The caller holds c.mu.
+func (c *Client) trusted() (*trustedmetadata.TrustedMetadata, error) {
+	rootData, err := c.startRoot()
+	if err != nil {
+		return nil, err
+	}
+	tm, err := trustedmetadata.New(rootData)
+	if err != nil {
+		return nil, fmt.Errorf("load trusted root: %w", c.classify(metadata.ROOT, rootData, nil, err))
+	}
+	return tm, nil
 }

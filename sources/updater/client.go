@@ -91,13 +91,9 @@ func (c *Client) Refresh(ctx context.Context) (*Repo, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.cfg.Now().UTC()
-	rootData, err := c.startRoot()
+	tm, err := c.trusted()
 	if err != nil {
 		return nil, err
-	}
-	tm, err := trustedmetadata.New(rootData)
-	if err != nil {
-		return nil, fmt.Errorf("load trusted root: %w", c.classify(metadata.ROOT, rootData, nil, err))
 	}
 	tm.RefTime = now
 	if err := c.rotateRoot(ctx, tm); err != nil {

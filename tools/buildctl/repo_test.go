@@ -38,9 +38,10 @@ func fakeBuild(t *testing.T, root, version, buildID string) {
 	}
 }
 
-func TestRepoCommands(t *testing.T) {
-	root := testkit.Copy(t, fixtureRoot, nil)
-	run := func(wantCode int, args ...string) string {
+// runner returns a function that runs buildctl on the project root for
+// metal-dev x86_64, checks its exit code and returns its output.
+func runner(t *testing.T, root string) func(wantCode int, args ...string) string {
+	return func(wantCode int, args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer
 		code := buildctl.Main(context.Background(), append([]string{"-C", root, "--variant", "metal-dev", "--arch", "x86_64"}, args...), &out, &errb)
@@ -49,6 +50,11 @@ func TestRepoCommands(t *testing.T) {
 		}
 		return out.String() + errb.String()
 	}
+}
+
+func TestRepoCommands(t *testing.T) {
+	root := testkit.Copy(t, fixtureRoot, nil)
+	run := runner(t, root)
 	// No keys yet: a clear error and exit 2.
 	if out := run(2, "repo"); !strings.Contains(out, "run buildctl make first") {
 		t.Fatalf("repo without a build: %s", out)
@@ -97,16 +103,8 @@ func TestRepoCommands(t *testing.T) {
 // buildctl repo publishes the release's migrations with it; a release
 // that hosts of the published version could not reach is refused.
 func TestRepoMigrations(t *testing.T) {
-	root := projecttest.Copy(t, fixtureRoot, nil)
-	run := func(wantCode int, args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		code := buildctl.Main(context.Background(), append([]string{"-C", root, "--variant", "metal-dev", "--arch", "x86_64"}, args...), &out, &errb)
-		if code != wantCode {
-			t.Fatalf("buildctl %v = %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, out.String(), errb.String())
-		}
-		return out.String() + errb.String()
-	}
+	root := testkit.Copy(t, fixtureRoot, nil)
+	run := runner(t, root)
 	if out := run(0, "migrations"); out != "no migrations: hosts can move only between builds of 0.1.0\n" {
 		t.Fatalf("migrations: %q", out)
 	}

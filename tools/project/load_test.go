@@ -2,10 +2,8 @@ package project_test
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/petrel-os/petrel/sources/testkit"
@@ -187,22 +185,7 @@ warp-drive = true
 			if err == nil {
 				t.Fatalf("Load = %v, nil error; want %q", p, tt.want)
 			}
-			if !errors.Is(err, project.ErrInvalidInput) {
-				t.Errorf("errors.Is(%v, ErrInvalidInput) = false", err)
-			}
-			lines := strings.Split(err.Error(), "\n")
-			for _, w := range tt.want {
-				found := false
-				for _, l := range lines {
-					found = found || strings.HasPrefix(l, w)
-				}
-				if !found {
-					t.Errorf("Load error lacks %q; got:\n%v", w, err)
-				}
-			}
-			if len(lines) != len(tt.want) {
-				t.Errorf("Load reported %d problems, want %d:\n%v", len(lines), len(tt.want), err)
-			}
+			wantProblems(t, err, tt.want)
 		})
 	}
 }

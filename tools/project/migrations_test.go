@@ -127,23 +127,33 @@ func TestLoadMigrationsRefused(t *testing.T) {
 			}
 			root := projecttest.Copy(t, filepath.Join("testdata", "good"), overlay)
 			_, err := project.LoadManifests(context.Background(), root)
-			if !errors.Is(err, project.ErrInvalidInput) {
-				t.Fatalf("LoadManifests = %v, want ErrInvalidInput", err)
-			}
-			lines := strings.Split(err.Error(), "\n")
-			for _, w := range tc.want {
-				found := false
-				for _, l := range lines {
-					found = found || strings.HasPrefix(l, w)
-				}
-				if !found {
-					t.Errorf("error lacks %q; got:\n%v", w, err)
-				}
-			}
-			if len(lines) != len(tc.want) {
-				t.Errorf("%d problems, want %d:\n%v", len(lines), len(tc.want), err)
-			}
+			wantProblems(t, err, tc.want)
 		})
+	}
+}
+
+// wantProblems checks that err is bad input listing exactly the problems
+// that start with want, one a line.
+func wantProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	if !errors.Is(err, project.ErrInvalidInput) {
+		t.Errorf("errors.Is(%v, ErrInvalidInput) = false", err)
+		if err == nil {
+			return
+		}
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for _, w := range want {
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, w)
+		}
+		if !found {
+			t.Errorf("error lacks %q; got:\n%v", w, err)
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("%d problems, want %d:\n%v", len(lines), len(want), err)
 	}
 }
 
