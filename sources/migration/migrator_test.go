@@ -254,6 +254,10 @@ func TestRunFailureLeavesDatastore(t *testing.T) {
 		{name: "pending settings rejected", to: "2.0.0",
 			extra: map[string]string{"migrate_v2.0.0_proxy.toml": "[[operation]]\nkind = \"move\"\nfrom = \"settings.motd\"\nto = \"settings.greeting\"\n"},
 			want:  `settings pending in transaction "petrel-launch": settings.greeting: unknown setting`},
+		// Found only when the new directory is written: it is removed.
+		{name: "conflict outside settings", to: "2.0.0",
+			extra: map[string]string{"migrate_v2.0.0_proxy.toml": "[[operation]]\nkind = \"move\"\nfrom = \"services.motd\"\nto = \"configuration-files.motd.template-path.x\"\n"},
+			want:  "live: key conflicts with an existing key: configuration-files.motd.template-path is a value and a parent of configuration-files.motd.template-path.x.restart-commands"},
 		{name: "datastore in use", to: "2.0.0", prepare: func(t *testing.T, base string) func() {
 			s, err := datastore.Open(context.Background(), filepath.Join(base, "current"))
 			if err != nil {
