@@ -13,8 +13,8 @@ import (
 	"github.com/petrel-os/petrel/sources/manifest"
 	"github.com/petrel-os/petrel/sources/migration"
 	"github.com/petrel-os/petrel/sources/settings"
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/tools/project"
-	"github.com/petrel-os/petrel/tools/project/projecttest"
 )
 
 // twoliter returns the good fixture's Twoliter.toml at release with the
@@ -37,7 +37,7 @@ const (
 
 func TestLoadMigrations(t *testing.T) {
 	t.Parallel()
-	root := projecttest.Copy(t, filepath.Join("testdata", "good"), map[string]string{
+	root := testkit.Copy(t, filepath.Join("testdata", "good"), map[string]string{
 		"Twoliter.toml": twoliter(t, "0.3.0", `"(0.1.0, 0.2.0)" = ["rename-motd", "add-ntp"]
 "(0.2.0, 0.3.0)" = []
 "(0.1.0, 0.1.1)" = []
@@ -125,7 +125,7 @@ func TestLoadMigrationsRefused(t *testing.T) {
 			for k, v := range tc.overlay {
 				overlay[k] = v
 			}
-			root := projecttest.Copy(t, filepath.Join("testdata", "good"), overlay)
+			root := testkit.Copy(t, filepath.Join("testdata", "good"), overlay)
 			_, err := project.LoadManifests(context.Background(), root)
 			wantProblems(t, err, tc.want)
 		})
