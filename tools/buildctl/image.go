@@ -65,7 +65,7 @@ func (a *app) make(ctx context.Context) (*image.Result, error) {
 		return nil, fmt.Errorf("%w: variant %s does not support arch %s (supported-arches: %s)",
 			project.ErrInvalidInput, v.Name, cfg.Arch, strings.Join(v.SupportedArches, ", "))
 	}
-	closure, err := g.Closure(v.IncludedPackages...)
+	closure, err := g.Closure(v.Packages()...)
 	if err != nil {
 		return nil, err
 	}

@@ -33,8 +33,38 @@ func FeatureDefaults() map[string]bool {
 		"host-containers":      true,
 		"ext4-root-partition":  false,
 		"debug-shell":          false,
+		"debug-api":            false,
 		"grub-set-private-var": false,
 	}
+}
+
+// FeaturePackages returns, for the image features that install packages,
+// the packages an image with the feature on gets (with their Requires
+// closure). An image with the feature off has none of them: they may not
+// be listed in included-packages.
+func FeaturePackages() map[string][]string {
+	return map[string][]string{
+		// The API bridge agent (docs/vm.md).
+		"debug-api": {"api-bridge"},
+	}
+}
+
+// Packages returns the packages an image of the variant installs with
+// their Requires closure: included-packages, then the packages of its
+// image features that are on, in feature name order.
+func (v *Variant) Packages() []string {
+	pkgs := slices.Clone(v.IncludedPackages)
+	fp := FeaturePackages()
+	for _, f := range sortedKeys(fp) {
+		if v.Feature(f) {
+			for _, p := range fp[f] {
+				if !slices.Contains(pkgs, p) {
+					pkgs = append(pkgs, p)
+				}
+			}
+		}
+	}
+	return pkgs
 }
 
 // Feature reports whether the image feature name is on, applying the
@@ -126,6 +156,26 @@ func (l *loader) checkVariant(file string, v *Variant) {
 		}
 		if !found {
 			l.probs.addf(file, "included-packages[%d]: package %q is not in any kit of the variant (%s)", i, pkg, strings.Join(v.Kits, ", "))
+		}
+	}
+	fp := FeaturePackages()
+	for _, f := range sortedKeys(fp) {
+		for _, pkg := range fp[f] {
+			if i := slices.Index(v.IncludedPackages, pkg); i >= 0 && !v.Feature(f) {
+				l.probs.addf(file, "included-packages[%d]: package %q comes only with image feature %s (set image-features.%s = true instead)", i, pkg, f, f)
+			}
+			if !v.Feature(f) {
+				continue
+			}
+			found := false
+			for _, k := range v.Kits {
+				if kit, ok := l.p.Kits[k]; ok && slices.Contains(kit.Packages, pkg) {
+					found = true
+				}
+			}
+			if !found {
+				l.probs.addf(file, "image-features.%s: needs package %q, which is not in any kit of the variant (%s)", f, pkg, strings.Join(v.Kits, ", "))
+			}
 		}
 	}
 	if v.ImageFormat == "vmdk" && v.OVFTemplate == "" {
