@@ -199,12 +199,15 @@ func (a CommandApplier) Apply(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// SystemctlRebooter reboots with "systemctl reboot --check-inhibitors=yes".
+// SystemctlRebooter reboots with "systemctl reboot --check-inhibitors=no".
+// A Petrel host has no D-Bus, so logind cannot be asked about inhibitors
+// ("--check-inhibitors=yes" fails with "Failed to connect to bus"); with
+// "no", systemctl starts reboot.target through systemd's private socket.
 type SystemctlRebooter struct{ Path string }
 
 // Reboot runs systemctl.
 func (r SystemctlRebooter) Reboot(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, r.Path, "reboot", "--check-inhibitors=yes").CombinedOutput()
+	out, err := exec.CommandContext(ctx, r.Path, "reboot", "--check-inhibitors=no").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("run %s reboot: %w: %s", r.Path, err, strings.TrimSpace(string(out)))
 	}
