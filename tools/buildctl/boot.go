@@ -3,11 +3,11 @@ package buildctl
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,6 +29,7 @@ type bootFlags struct {
 	memory     int
 	measure    bool
 	runs       int
+	apiSocket  string
 }
 
 func (a *app) bootCmd() *cobra.Command {
@@ -39,7 +40,11 @@ func (a *app) bootCmd() *cobra.Command {
 		Long: "Boot IMAGE (default: the variant's latest build) in QEMU: UEFI (OVMF) by default, SeaBIOS with\n" +
 			"--bios; KVM when it is usable, software emulation otherwise. The serial console goes to the\n" +
 			"terminal and to a log file. Exits 0 once the host prints \"" + ready.Marker + "\", 1 when it\n" +
-			"does not within --timeout (the error shows the last console lines).",
+			"does not within --timeout (the error shows the last console lines), or as soon as the console\n" +
+			"shows that it cannot (a unit host ready needs failed, a kernel panic, a boot loop; the error\n" +
+			"names the cause). --api-socket PATH serves the guest's API socket at PATH on this machine\n" +
+			"(images with the debug-api feature) and keeps the VM running, reboots included, so that\n" +
+			"`apiclient --socket-path PATH get|set|apply|reboot` drives it; see docs/vm.md.",
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img := ""
@@ -60,6 +65,7 @@ func (a *app) bootCmd() *cobra.Command {
 	fl.IntVar(&f.memory, "memory", 1024, "guest memory in MiB")
 	fl.BoolVar(&f.measure, "measure", false, "print boot figures: kernel start and host ready, against a floor boot of the same kernel that powers off at once")
 	fl.IntVar(&f.runs, "runs", 3, "with --measure: boot the image and the floor this many times each, alternating, and report the medians")
+	fl.StringVar(&f.apiSocket, "api-socket", "", "serve the guest's API socket at this path on this machine (implies --keep-running)")
 	return cmd
 }
 
@@ -81,6 +87,17 @@ func checkDiskImage(path string) error {
 func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
 	if f.measure && f.runs < 1 {
 		return fmt.Errorf("%w: --runs %d: want at least 1", errUsage, f.runs)
+	}
+	if f.measure && f.apiSocket != "" {
+		return fmt.Errorf("%w: --api-socket and --measure do not go together", errUsage)
+	}
+	if f.apiSocket != "" {
+		f.keep = true
+		abs, err := filepath.Abs(f.apiSocket)
+		if err != nil {
+			return fmt.Errorf("%w: --api-socket %q: %w", errUsage, f.apiSocket, err)
+		}
+		f.apiSocket = abs
 	}
 	var dataImg string
 	logPath := f.consoleLog
@@ -110,7 +127,9 @@ func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return fmt.Errorf("create console log directory: %w", err)
 	}
-	opts := qemu.Options{Image: img, DataImage: dataImg, Snapshot: !f.persist, MemoryMiB: f.memory, ConsoleLog: logPath}
+	// A VM that keeps running may reboot (through the API, for example).
+	opts := qemu.Options{Image: img, DataImage: dataImg, Snapshot: !f.persist, MemoryMiB: f.memory, ConsoleLog: logPath,
+		Reboot: f.keep, APISocket: f.apiSocket, APIWait: f.timeout, Logger: a.logger}
 	if f.bios {
 		opts.Firmware = qemu.BIOS
 	}
@@ -140,16 +159,29 @@ func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
 		return err
 	}
 	defer vm.Stop()
-	line, _, err := vm.WaitFor(ctx, regexp.MustCompile(regexp.QuoteMeta(ready.Marker)), 0, f.timeout)
+	line, idx, err := vm.WaitReady(ctx, 0, f.timeout, qemu.Policy{})
 	if err != nil {
 		return fmt.Errorf("boot %s (console log %s): %w", filepath.Base(img), logPath, err)
 	}
 	fmt.Fprintf(a.stderr, "buildctl: host ready after %.1fs: %s\n", line.At.Seconds(), line.Text)
-	if f.keep {
-		select {
-		case <-vm.Done():
-		case <-ctx.Done():
+	if !f.keep {
+		return nil
+	}
+	if f.apiSocket != "" {
+		fmt.Fprintf(a.stderr, "buildctl: API socket %s (apiclient --socket-path %s get); Ctrl-C stops the VM\n", f.apiSocket, f.apiSocket)
+	}
+	// Report every later boot (a reboot through the API) until the guest
+	// powers off or Ctrl-C; a later boot that fails ends the VM.
+	for {
+		line, idx, err = vm.WaitReady(ctx, idx+1, 24*time.Hour, qemu.Policy{})
+		var be *qemu.BootError
+		switch {
+		case err == nil:
+			fmt.Fprintf(a.stderr, "buildctl: host ready again after %.1fs: %s\n", line.At.Seconds(), line.Text)
+		case errors.As(err, &be):
+			return fmt.Errorf("boot %s (console log %s): after a reboot: %w", filepath.Base(img), logPath, err)
+		default:
+			return nil // QEMU exited (the guest powered off) or Ctrl-C
 		}
 	}
-	return nil
 }

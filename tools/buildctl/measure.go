@@ -15,7 +15,6 @@ import (
 	"github.com/petrel-os/petrel/sources/disklayout"
 	"github.com/petrel-os/petrel/sources/gpt"
 	"github.com/petrel-os/petrel/sources/imagecodec"
-	"github.com/petrel-os/petrel/sources/ready"
 	"github.com/petrel-os/petrel/tools/fsimage"
 	"github.com/petrel-os/petrel/tools/initrd"
 	"github.com/petrel-os/petrel/tools/qemu"
@@ -54,11 +53,11 @@ func (a *app) measureBoots(ctx context.Context, opts qemu.Options, runs int, tim
 	var devs, floors []bootFigures
 	var ratios []float64
 	for i := 1; i <= runs; i++ {
-		dev, err := timeBoot(ctx, opts, regexp.MustCompile(regexp.QuoteMeta(ready.Marker)), timeout)
+		dev, err := timeBoot(ctx, opts, true, timeout)
 		if err != nil {
 			return fmt.Errorf("measure host-ready boot %d: %w", i, err)
 		}
-		floor, err := timeBoot(ctx, fopts, nil, timeout)
+		floor, err := timeBoot(ctx, fopts, false, timeout)
 		if err != nil {
 			return fmt.Errorf("measure floor boot %d: %w", i, err)
 		}
@@ -94,9 +93,9 @@ func medianFigures(runs []bootFigures) bootFigures {
 	}
 }
 
-// timeBoot boots opts; it ends at the first line matching end, or when
-// QEMU exits when end is nil.
-func timeBoot(ctx context.Context, opts qemu.Options, end *regexp.Regexp, timeout time.Duration) (bootFigures, error) {
+// timeBoot boots opts; it ends at host ready when untilReady (failing as
+// soon as the console shows that ready cannot come), or when QEMU exits.
+func timeBoot(ctx context.Context, opts qemu.Options, untilReady bool, timeout time.Duration) (bootFigures, error) {
 	start := time.Now()
 	vm, err := qemu.Start(ctx, opts)
 	if err != nil {
@@ -108,14 +107,14 @@ func timeBoot(ctx context.Context, opts qemu.Options, end *regexp.Regexp, timeou
 		return bootFigures{}, err
 	}
 	f := bootFigures{kernel: k.At}
-	if end == nil {
+	if !untilReady {
 		if err := vm.Wait(ctx, timeout); err != nil {
 			return bootFigures{}, err
 		}
 		f.end = time.Since(start)
 		return f, nil
 	}
-	l, _, err := vm.WaitFor(ctx, end, idx, timeout)
+	l, _, err := vm.WaitReady(ctx, idx, timeout, qemu.Policy{})
 	if err != nil {
 		return bootFigures{}, err
 	}

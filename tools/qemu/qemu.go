@@ -1,7 +1,10 @@
 // Package qemu runs Petrel disk images in QEMU for `buildctl boot` and the
 // end-to-end tests: UEFI (OVMF) or BIOS (SeaBIOS) firmware, an optional
-// config drive with user data, and the serial console captured to a writer, a
-// log file and an in-memory ring of recent lines that callers wait on.
+// config drive with user data, the serial console captured to a writer, a
+// log file and an in-memory ring of recent lines that callers wait on, a
+// watcher that tells from the console when a boot can no longer reach host
+// ready, the guest's API socket served on this machine through the API
+// bridge (package bridge), and a user network restricted to this machine.
 package qemu
 
 import (
@@ -10,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/petrel-os/petrel/sources/bridge"
 	"github.com/petrel-os/petrel/sources/outfile"
 )
 
@@ -73,9 +79,28 @@ type Options struct {
 	// Binary defaults to qemu-system-x86_64.
 	Binary string
 	// Reboot lets the guest reboot inside the same QEMU process (A/B
-	// fallback tests); by default a guest reboot ends QEMU.
+	// fallback tests, a reboot through the API); by default a guest reboot
+	// ends QEMU.
 	Reboot bool
+	// APISocket, if set, is a path where this machine serves the guest's
+	// API socket for as long as QEMU runs: a virtio-serial port named
+	// bridge.PortName carries it to the guest's api-bridge agent (images
+	// with the debug-api feature). Use it with apiclient --socket-path.
+	APISocket string
+	// APIWait bounds how long a connection to APISocket waits for the
+	// guest to be ready (booting or rebooting); default 10 minutes.
+	APIWait time.Duration
+	// GuestForwards and HostForwards are the only ways through the guest's
+	// restricted network (see network.go).
+	GuestForwards []GuestForward
+	HostForwards  []HostForward
+	// Logger receives the API bridge's log; default none.
+	Logger *slog.Logger
 }
+
+// apiPortFD is the file descriptor number QEMU gets the host end of the
+// API bridge's channel on (the first of exec.Cmd.ExtraFiles).
+const apiPortFD = 3
 
 // VM is a running QEMU process. It is safe for concurrent use.
 type VM struct {
@@ -89,6 +114,10 @@ type VM struct {
 	notify chan struct{}
 	log    *os.File
 	tmp    string
+
+	api     *bridge.Link
+	apiStop context.CancelFunc
+	apiDone sync.WaitGroup
 }
 
 // Line is one console line with the time since QEMU started.
@@ -132,8 +161,13 @@ func KVMUsable() bool {
 	return regexp.MustCompile(`(?m)^flags\s*:.*\b(vmx|svm)\b`).Match(cpu)
 }
 
-// Args returns the QEMU command line for opts (without the binary).
-func Args(opts Options, varsPath string, kvm bool) []string {
+// Args returns the QEMU command line for opts (without the binary). It
+// fails on a forward that would open the guest's network past loopback.
+func Args(opts Options, varsPath string, kvm bool) ([]string, error) {
+	netdev, err := netdevArg(opts)
+	if err != nil {
+		return nil, fmt.Errorf("qemu network: %w", err)
+	}
 	mem := opts.MemoryMiB
 	if mem == 0 {
 		mem = 1024
@@ -147,7 +181,7 @@ func Args(opts Options, varsPath string, kvm bool) []string {
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-serial", "stdio",
 		"-machine", "q35",
-		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0",
 		"-device", "virtio-rng-pci",
 	}
 	if !opts.Reboot {
@@ -174,7 +208,13 @@ func Args(opts Options, varsPath string, kvm bool) []string {
 	if opts.ConfigDrive != "" {
 		args = append(args, "-drive", "file="+opts.ConfigDrive+",format=raw,if=virtio,readonly=on")
 	}
-	return args
+	if opts.APISocket != "" {
+		args = append(args,
+			"-device", "virtio-serial-pci,id=vs0",
+			"-chardev", fmt.Sprintf("socket,id=apibridge,fd=%d", apiPortFD),
+			"-device", "virtserialport,bus=vs0.0,chardev=apibridge,name="+bridge.PortName)
+	}
+	return args, nil
 }
 
 // Start launches QEMU. The VM stops when ctx is cancelled or Stop is called.
@@ -219,8 +259,24 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 		}
 		vm.log = f
 	}
-	cmd := exec.CommandContext(ctx, bin, Args(opts, vars, kvm)...)
+	args, err := Args(opts, vars, kvm)
+	if err != nil {
+		vm.cleanup()
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin = nil
+	var apiHost net.Conn
+	if opts.APISocket != "" {
+		qemuEnd, hostEnd, err := socketpair()
+		if err != nil {
+			vm.cleanup()
+			return nil, fmt.Errorf("create the API bridge channel: %w", err)
+		}
+		defer qemuEnd.Close()
+		cmd.ExtraFiles = []*os.File{qemuEnd}
+		apiHost = hostEnd
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		vm.cleanup()
@@ -233,8 +289,19 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 	vm.cmd = cmd
 	vm.start = time.Now()
 	if err := cmd.Start(); err != nil {
+		if apiHost != nil {
+			apiHost.Close()
+		}
 		vm.cleanup()
 		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	if apiHost != nil {
+		if err := vm.serveAPI(opts, apiHost); err != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			go vm.read(out, nil)
+			<-vm.done
+			return nil, err
+		}
 	}
 	go vm.read(out, opts.Console)
 	return vm, nil
@@ -260,6 +327,7 @@ func (vm *VM) read(r io.Reader, echo io.Writer) {
 		}
 	}
 	vm.waitErr = vm.cmd.Wait()
+	vm.stopAPI()
 	vm.mu.Lock()
 	if vm.log != nil {
 		vm.log.Close()
@@ -277,16 +345,24 @@ func stripANSI(s string) string { return ansi.ReplaceAllString(s, "") }
 // WaitFor waits until a console line matches re and returns it. Lines seen
 // before the call count, from index from on (use Len to skip earlier ones).
 func (vm *VM) WaitFor(ctx context.Context, re *regexp.Regexp, from int, timeout time.Duration) (Line, int, error) {
+	return vm.wait(ctx, from, timeout, re.String(), func(l Line) (bool, error) { return re.MatchString(l.Text), nil })
+}
+
+// wait waits until match accepts a console line or fails; pattern names
+// what it waits for in errors.
+func (vm *VM) wait(ctx context.Context, from int, timeout time.Duration, pattern string, match func(Line) (bool, error)) (Line, int, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		vm.mu.Lock()
 		for i := from; i < len(vm.lines); i++ {
-			if re.MatchString(vm.lines[i].Text) {
-				l := vm.lines[i]
-				vm.mu.Unlock()
-				return l, i, nil
+			l := vm.lines[i]
+			vm.mu.Unlock()
+			ok, err := match(l)
+			if ok || err != nil {
+				return l, i, err
 			}
+			vm.mu.Lock()
 		}
 		from = len(vm.lines)
 		ch := vm.notify
@@ -301,11 +377,11 @@ func (vm *VM) WaitFor(ctx context.Context, re *regexp.Regexp, from int, timeout 
 			if from < n {
 				continue
 			}
-			return Line{}, from, fmt.Errorf("wait for %q: %w (%v); last console lines:\n  %s", re, ErrExited, vm.waitErr, strings.Join(vm.Tail(20), "\n  "))
+			return Line{}, from, fmt.Errorf("wait for %q: %w (%v); last console lines:\n  %s", pattern, ErrExited, vm.waitErr, strings.Join(vm.Tail(20), "\n  "))
 		case <-deadline.C:
-			return Line{}, from, &TimeoutError{Pattern: re.String(), After: timeout, Tail: vm.Tail(20)}
+			return Line{}, from, &TimeoutError{Pattern: pattern, After: timeout, Tail: vm.Tail(20)}
 		case <-ctx.Done():
-			return Line{}, from, fmt.Errorf("wait for %q: %w", re, ctx.Err())
+			return Line{}, from, fmt.Errorf("wait for %q: %w", pattern, ctx.Err())
 		}
 	}
 }

@@ -81,14 +81,22 @@ func TestWaitFor(t *testing.T) {
 }
 
 func TestArgs(t *testing.T) {
-	a := strings.Join(Args(Options{Image: "d.img", ConfigDrive: "c.img", Snapshot: true}, "vars.fd", false), " ")
+	args, err := Args(Options{Image: "d.img", ConfigDrive: "c.img", Snapshot: true}, "vars.fd", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := strings.Join(args, " ")
 	for _, want := range []string{"-accel tcg,thread=multi", "-smp 2", "if=pflash,format=raw,readonly=on,file=" + OVMFCode, "file=vars.fd",
 		"file=d.img,format=raw,if=virtio,snapshot=on", "file=c.img,format=raw,if=virtio,readonly=on", "-serial stdio", "-no-reboot"} {
 		if !strings.Contains(a, want) {
 			t.Errorf("Args() = %q, missing %q", a, want)
 		}
 	}
-	b := strings.Join(Args(Options{Image: "d.img", Firmware: BIOS}, "", true), " ")
+	args, err = Args(Options{Image: "d.img", Firmware: BIOS}, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := strings.Join(args, " ")
 	if strings.Contains(b, "pflash") || !strings.Contains(b, "-accel kvm") {
 		t.Errorf("BIOS/KVM Args() = %q", b)
 	}
