@@ -274,7 +274,7 @@ func (l *Link) readLoop() error {
 	for {
 		f, err := dec.Next()
 		if dec.Skipped != skipped {
-			l.log.Info("skipped bytes that are not frames of this link (stale or corrupt)", "bytes", dec.Skipped-skipped)
+			l.log.Debug("skipped bytes that are not frames of this link (a preamble, stale or corrupt)", "bytes", dec.Skipped-skipped)
 			skipped = dec.Skipped
 		}
 		if err != nil {
