@@ -199,15 +199,18 @@ func (a CommandApplier) Apply(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// SystemctlRebooter reboots with "systemctl reboot --check-inhibitors=no".
-// A Petrel host has no D-Bus, so logind cannot be asked about inhibitors
-// ("--check-inhibitors=yes" fails with "Failed to connect to bus"); with
-// "no", systemctl starts reboot.target through systemd's private socket.
+// SystemctlRebooter reboots with "systemctl reboot --no-block
+// --check-inhibitors=no". A Petrel host has no D-Bus, so logind cannot be
+// asked about inhibitors ("--check-inhibitors=yes" fails with "Failed to
+// connect to bus"); with "no", systemctl starts reboot.target through
+// systemd's private socket. --no-block returns once the job is queued:
+// waiting for it, systemctl would be killed with the API server's unit as
+// the shutdown stops it, and the request would fail.
 type SystemctlRebooter struct{ Path string }
 
 // Reboot runs systemctl.
 func (r SystemctlRebooter) Reboot(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, r.Path, "reboot", "--check-inhibitors=no").CombinedOutput()
+	out, err := exec.CommandContext(ctx, r.Path, "reboot", "--no-block", "--check-inhibitors=no").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("run %s reboot: %w: %s", r.Path, err, strings.TrimSpace(string(out)))
 	}
