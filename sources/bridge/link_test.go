@@ -145,16 +145,19 @@ func (s *serial) close() {
 	s.wg.Wait()
 }
 
-// echoServer serves a Unix socket that echoes each connection.
-func echoServer(t *testing.T) string {
+// serveUnix serves a Unix socket named name until the test ends, calling
+// handle for each connection (which it then closes); stop is closed when
+// the test ends.
+func serveUnix(t *testing.T, name string, handle func(c net.Conn, stop <-chan struct{})) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "echo.sock")
+	path := filepath.Join(t.TempDir(), name)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	t.Cleanup(func() { close(stop); ln.Close(); wg.Wait() })
 	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -163,11 +166,25 @@ func echoServer(t *testing.T) string {
 			}
 			wg.Go(func() {
 				defer c.Close()
-				io.Copy(c, c)
+				handle(c, stop)
 			})
 		}
 	})
 	return path
+}
+
+// echoServer serves a Unix socket that echoes each connection.
+func echoServer(t *testing.T) string {
+	return serveUnix(t, "echo.sock", func(c net.Conn, _ <-chan struct{}) { io.Copy(c, c) })
+}
+
+// holdServer serves a Unix socket that reads each connection to its end
+// and then keeps it open without writing.
+func holdServer(t *testing.T) string {
+	return serveUnix(t, "hold.sock", func(c net.Conn, stop <-chan struct{}) {
+		io.Copy(io.Discard, c)
+		<-stop
+	})
 }
 
 // rig is a host link serving a Unix socket and a guest link dialling a
@@ -409,34 +426,6 @@ func TestStaleBytes(t *testing.T) {
 	if r.guest.Stale() == 0 || r.host.Stale() == 0 {
 		t.Errorf("stale frames dropped: guest %d, host %d; want both > 0", r.guest.Stale(), r.host.Stale())
 	}
-}
-
-// holdServer serves a Unix socket that reads each connection to its end
-// and then keeps it open without writing.
-func holdServer(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "hold.sock")
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	t.Cleanup(func() { close(stop); ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(io.Discard, c)
-				<-stop
-			})
-		}
-	})
-	return path
 }
 
 // TestMalformedFrames sends garbage and a frame that breaks the protocol

@@ -147,14 +147,14 @@ func (l *loader) checkVariant(file string, v *Variant) {
 			l.probs.addf(file, "kits[%d]: unknown kit %q (no kits/%s/kit.toml)", i, k, k)
 		}
 	}
+	inKits := func(pkg string) bool {
+		return slices.ContainsFunc(v.Kits, func(k string) bool {
+			kit, ok := l.p.Kits[k]
+			return ok && slices.Contains(kit.Packages, pkg)
+		})
+	}
 	for i, pkg := range v.IncludedPackages {
-		found := false
-		for _, k := range v.Kits {
-			if kit, ok := l.p.Kits[k]; ok && slices.Contains(kit.Packages, pkg) {
-				found = true
-			}
-		}
-		if !found {
+		if !inKits(pkg) {
 			l.probs.addf(file, "included-packages[%d]: package %q is not in any kit of the variant (%s)", i, pkg, strings.Join(v.Kits, ", "))
 		}
 	}
@@ -164,16 +164,7 @@ func (l *loader) checkVariant(file string, v *Variant) {
 			if i := slices.Index(v.IncludedPackages, pkg); i >= 0 && !v.Feature(f) {
 				l.probs.addf(file, "included-packages[%d]: package %q comes only with image feature %s (set image-features.%s = true instead)", i, pkg, f, f)
 			}
-			if !v.Feature(f) {
-				continue
-			}
-			found := false
-			for _, k := range v.Kits {
-				if kit, ok := l.p.Kits[k]; ok && slices.Contains(kit.Packages, pkg) {
-					found = true
-				}
-			}
-			if !found {
+			if v.Feature(f) && !inKits(pkg) {
 				l.probs.addf(file, "image-features.%s: needs package %q, which is not in any kit of the variant (%s)", f, pkg, strings.Join(v.Kits, ", "))
 			}
 		}
