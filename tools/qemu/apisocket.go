@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -65,7 +66,8 @@ func (vm *VM) serveAPI(opts Options, port net.Conn) error {
 	vm.api = bridge.NewLink(bridge.Host, port, bridge.Options{Logger: log})
 	vm.apiStop = cancel
 	vm.apiDone.Go(func() {
-		if err := vm.api.Run(ctx); err != nil {
+		// The port ends (EOF) when QEMU exits: the normal end.
+		if err := vm.api.Run(ctx); err != nil && !errors.Is(err, io.EOF) {
 			log.Info("API bridge stopped", "error", err)
 		}
 	})

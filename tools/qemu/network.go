@@ -13,17 +13,22 @@ import (
 // TUF repository, a registry) starts it on 127.0.0.1 and forwards a guest
 // address to it.
 
-// GuestNetwork is the guest's network: QEMU's default for the user network.
-// The guest gets 10.0.2.15 by DHCP; 10.0.2.2 is the gateway, 10.0.2.3 DNS.
+// GuestNetwork is the guest's default network: QEMU's default for the user
+// network. The guest gets .15 by DHCP; .2 is the gateway, .3 DNS.
 const GuestNetwork = "10.0.2.0/24"
+
+// EC2Network is the network of a guest that plays an EC2 instance: the
+// instance metadata service's address, 169.254.169.254, is in it, so a
+// GuestForward can serve it.
+const EC2Network = "169.254.169.0/24"
 
 // GuestForward connects a TCP address in the guest's network to a server
 // on this machine's loopback: each guest connection to Guest runs `socat
 // STDIO TCP:Host` (QEMU's guestfwd with a command, the only form that
 // serves more than one connection).
 type GuestForward struct {
-	// Guest is an address of GuestNetwork other than the gateway and DNS,
-	// e.g. "10.0.2.100:80".
+	// Guest is an address of the guest's network (Options.Network) other
+	// than the gateway and DNS, e.g. "10.0.2.100:80".
 	Guest string
 	// Host is a loopback address and port, e.g. "127.0.0.1:8080".
 	Host string
@@ -41,15 +46,23 @@ type HostForward struct {
 func netdevArg(opts Options) (string, error) {
 	var b strings.Builder
 	b.WriteString("user,id=n0,restrict=on")
-	network := netip.MustParsePrefix(GuestNetwork)
 	var errs []error
+	network := netip.MustParsePrefix(GuestNetwork)
+	if opts.Network != "" {
+		p, err := netip.ParsePrefix(opts.Network)
+		if err != nil || !p.Addr().Is4() || p.Bits() > 24 || p.Masked() != p {
+			return "", fmt.Errorf("network %q: want an IPv4 network of at least 256 addresses, such as %s", opts.Network, GuestNetwork)
+		}
+		network = p
+		fmt.Fprintf(&b, ",net=%s", p)
+	}
 	for i, f := range opts.GuestForwards {
 		g, err := netip.ParseAddrPort(f.Guest)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("guest forward %d: guest address %q: %w", i, f.Guest, err))
 		case !network.Contains(g.Addr()) || g.Addr() == network.Addr().Next().Next() || g.Addr() == network.Addr().Next().Next().Next():
-			errs = append(errs, fmt.Errorf("guest forward %d: guest address %q: want an address of %s other than the gateway .2 and DNS .3", i, f.Guest, GuestNetwork))
+			errs = append(errs, fmt.Errorf("guest forward %d: guest address %q: want an address of %s other than the gateway .2 and DNS .3", i, f.Guest, network))
 		}
 		h, err := loopback(f.Host)
 		if err != nil {

@@ -94,6 +94,12 @@ type Options struct {
 	// restricted network (see network.go).
 	GuestForwards []GuestForward
 	HostForwards  []HostForward
+	// Network is the guest's network; default GuestNetwork. EC2Network
+	// puts the EC2 metadata address in it.
+	Network string
+	// SystemVendor, if set, is the SMBIOS system manufacturer the guest
+	// sees (/sys/class/dmi/id/sys_vendor), e.g. "Amazon EC2".
+	SystemVendor string
 	// Logger receives the API bridge's log; default none.
 	Logger *slog.Logger
 }
@@ -208,6 +214,12 @@ func Args(opts Options, varsPath string, kvm bool) ([]string, error) {
 	if opts.ConfigDrive != "" {
 		args = append(args, "-drive", "file="+opts.ConfigDrive+",format=raw,if=virtio,readonly=on")
 	}
+	if opts.SystemVendor != "" {
+		if strings.ContainsAny(opts.SystemVendor, ",=\n") {
+			return nil, fmt.Errorf("qemu system vendor %q: commas, '=' and line breaks are not allowed", opts.SystemVendor)
+		}
+		args = append(args, "-smbios", "type=1,manufacturer="+opts.SystemVendor)
+	}
 	if opts.APISocket != "" {
 		args = append(args,
 			"-device", "virtio-serial-pci,id=vs0",
@@ -311,7 +323,8 @@ func (vm *VM) read(r io.Reader, echo io.Writer) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		text := strings.TrimRight(sc.Text(), "\r")
+		// GRUB starts its lines with a carriage return.
+		text := strings.Trim(sc.Text(), "\r")
 		text = stripANSI(text)
 		at := time.Since(vm.start)
 		vm.mu.Lock()
@@ -338,7 +351,7 @@ func (vm *VM) read(r io.Reader, echo io.Writer) {
 	vm.cleanup()
 }
 
-var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\x1bc`)
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?=]*[A-Za-z]|\x1bc`)
 
 func stripANSI(s string) string { return ansi.ReplaceAllString(s, "") }
 

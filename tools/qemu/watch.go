@@ -55,11 +55,13 @@ func (e *BootError) Error() string {
 }
 
 // Console lines the watcher knows. systemd prints unit status lines as
-// "unit - description"; the kernel's dm-verity line names the device.
+// "unit - description", shortened with "…" to the console's width (so the
+// unit name may be cut), and logs the same events to the kernel log with
+// the whole name; the kernel's dm-verity line names the device.
 var (
 	grubSelection  = regexp.MustCompile(`petrel: A prio=\S* tries=\S* ok=\S* B prio=`)
-	unitFailed     = regexp.MustCompile(`\[FAILED\] Failed to start (\S+)`)
-	dependency     = regexp.MustCompile(`\[DEPEND\] Dependency failed for (\S+)`)
+	unitFailed     = regexp.MustCompile(`(?:\[FAILED\] |systemd\[1\]: )Failed to start (\S+)`)
+	dependency     = regexp.MustCompile(`(?:\[DEPEND\] |systemd\[1\]: )Dependency failed for (\S+)`)
 	emergency      = regexp.MustCompile(`You are in emergency mode|Reached target emergency\.target|Started emergency\.service`)
 	kernelPanic    = regexp.MustCompile(`Kernel panic - not syncing: .*`)
 	verityCorrupt  = regexp.MustCompile(`device-mapper: verity: \S+: (data|metadata) block \d+ is corrupted`)
@@ -104,14 +106,12 @@ func (w *Watcher) Check(l Line) *BootError {
 			return fail("boot loop: the boot loader chose a bank %d times without host ready", w.boots)
 		}
 	case unitFailed.MatchString(t):
-		unit := unitFailed.FindStringSubmatch(t)[1]
 		w.lastFailed = strings.TrimSpace(t)
-		if slices.Contains(w.p.ReadyUnits, unit) {
+		if unit, ok := w.readyUnit(unitFailed.FindStringSubmatch(t)[1]); ok {
 			return fail("%s failed to start", unit)
 		}
 	case dependency.MatchString(t):
-		unit := dependency.FindStringSubmatch(t)[1]
-		if slices.Contains(w.p.ReadyUnits, unit) {
+		if unit, ok := w.readyUnit(dependency.FindStringSubmatch(t)[1]); ok {
 			cause := "no failed unit shown"
 			if w.lastFailed != "" {
 				cause = "last failure: " + w.lastFailed
@@ -144,6 +144,24 @@ func (w *Watcher) Check(l Line) *BootError {
 		w.failedBoot = w.boots
 	}
 	return nil
+}
+
+// readyUnit returns the ready unit that name, from a status line, is; name
+// may be cut short by systemd's "…" (at least 5 characters must be left).
+func (w *Watcher) readyUnit(name string) (string, bool) {
+	if slices.Contains(w.p.ReadyUnits, name) {
+		return name, true
+	}
+	prefix, _, cut := strings.Cut(name, "…")
+	if !cut || len(prefix) < 5 {
+		return "", false
+	}
+	for _, u := range w.p.ReadyUnits {
+		if strings.HasPrefix(u, prefix) {
+			return u, true
+		}
+	}
+	return "", false
 }
 
 // FailedBoots is the number of failed boots seen so far.
