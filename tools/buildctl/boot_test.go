@@ -27,6 +27,7 @@ func TestBootBadInput(t *testing.T) {
 		{"not an image", []string{"boot", notImage}, "is not a disk image"},
 		{"variant not built", []string{"-C", testkit.Copy(t, fixtureRoot, nil), "boot", "--variant", "vmware-dev"}, "variant vmware-dev was not built for x86_64"},
 		{"bad --runs", []string{"boot", notImage, "--measure", "--runs", "0"}, "--runs 0: want at least 1"},
+		{"--api-socket with --measure", []string{"boot", notImage, "--measure", "--api-socket", filepath.Join(dir, "api.sock")}, "--api-socket and --measure do not go together"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
