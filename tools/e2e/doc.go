@@ -1,8 +1,11 @@
 // Package e2e holds Petrel's end-to-end tests: they build the default
 // variant with `buildctl make` and boot it in QEMU (UEFI and BIOS), check
-// that the root is the verified dm-verity device, and check that a host falls
-// back to its good bank by itself when a new bank fails to boot. The
-// settings tests check that the kernel lockdown setting takes effect at
-// boot and drive a running host through the API bridge (`buildctl boot
-// --api-socket`) with apiclient: settings applied live, bad values refused.
+// that the root is the verified dm-verity device, that a host falls back
+// to its good bank by itself when a new bank fails to boot and stays on a
+// good new bank, and that `buildctl boot` stops as soon as a boot cannot
+// reach host ready. The bridge and settings tests drive running hosts
+// through the API bridge (`buildctl boot --api-socket`; bootWithAPI and
+// apiclientOK in bridge_test.go) with the normal apiclient: reads, sets, a
+// reboot, settings applied live, bad values refused; the settings tests
+// also check that the kernel lockdown setting takes effect at boot.
 package e2e
