@@ -169,6 +169,14 @@ func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
 	}
 	if f.apiSocket != "" {
 		fmt.Fprintf(a.stderr, "buildctl: API socket %s (apiclient --socket-path %s get); Ctrl-C stops the VM\n", f.apiSocket, f.apiSocket)
+		// The agent starts with the port, before host ready; a host
+		// without it after a while has no agent.
+		for i := 0; i < 60 && vm.APISession() == 0 && ctx.Err() == nil; i++ {
+			time.Sleep(time.Second)
+		}
+		if vm.APISession() == 0 {
+			fmt.Fprintf(a.stderr, "buildctl: no API bridge agent answers in the guest: is the image built with the debug-api image feature? (docs/vm.md)\n")
+		}
 	}
 	// Report every later boot (a reboot through the API) until the guest
 	// powers off or Ctrl-C; a later boot that fails ends the VM.
