@@ -171,10 +171,20 @@ func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
 		fmt.Fprintf(a.stderr, "buildctl: API socket %s (apiclient --socket-path %s get); Ctrl-C stops the VM\n", f.apiSocket, f.apiSocket)
 		// The agent starts with the port, before host ready; a host
 		// without it after a while has no agent.
-		for i := 0; i < 60 && vm.APISession() == 0 && ctx.Err() == nil; i++ {
-			time.Sleep(time.Second)
+		deadline := time.After(time.Minute)
+	wait:
+		for vm.APISession() == 0 {
+			select {
+			case <-time.After(time.Second):
+			case <-deadline:
+				break wait
+			case <-vm.Done():
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
 		}
-		if vm.APISession() == 0 {
+		if vm.APISession() == 0 && ctx.Err() == nil {
 			fmt.Fprintf(a.stderr, "buildctl: no API bridge agent answers in the guest: is the image built with the debug-api image feature? (docs/vm.md)\n")
 		}
 	}
