@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/petrel-os/petrel/sources/api"
@@ -205,12 +206,20 @@ func (a CommandApplier) Apply(ctx context.Context, keys []string) error {
 // connect to bus"); with "no", systemctl starts reboot.target through
 // systemd's private socket. --no-block returns once the job is queued:
 // waiting for it, systemctl would be killed with the API server's unit as
-// the shutdown stops it, and the request would fail.
+// the shutdown stops it, and the request would fail. Even so systemctl
+// may still be in the unit when the shutdown begins; ended by SIGTERM, it
+// had queued the reboot, which is success.
 type SystemctlRebooter struct{ Path string }
 
 // Reboot runs systemctl.
 func (r SystemctlRebooter) Reboot(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, r.Path, "reboot", "--no-block", "--check-inhibitors=no").CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ctx.Err() == nil {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
+			return nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("run %s reboot: %w: %s", r.Path, err, strings.TrimSpace(string(out)))
 	}
