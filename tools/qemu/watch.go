@@ -24,6 +24,20 @@ func ReadyUnits() []string {
 	return []string{"petrel-ready.service", "mark-successful-boot.service", "local-fs.target", "sysinit.target", "basic.target"}
 }
 
+// RequiredUnits returns the units mark-successful-boot.service requires
+// (packages/host; a test keeps the two lists equal). A oneshot among them
+// that fails shows as "Dependency failed for mark-successful-boot"; a
+// service with Restart=always that keeps failing does not (its start job
+// waits through every restart), so the watcher counts its failures.
+func RequiredUnits() []string {
+	return []string{"apiserver.service", "storewolf.service", "early-boot-config.service", "sundog.service",
+		"settings-applier.service", "containerd.service"}
+}
+
+// DefaultMaxUnitFailures is how often a required unit may fail (and be
+// restarted) before the wait ends.
+const DefaultMaxUnitFailures = 3
+
 // Policy says which console lines end a wait for host ready.
 type Policy struct {
 	// FailedBoots is how many boots may fail and reboot (dm-verity finding
@@ -37,6 +51,12 @@ type Policy struct {
 	// ReadyUnits are the units whose failed start ends the wait; nil means
 	// ReadyUnits().
 	ReadyUnits []string
+	// RequiredUnits are the units that ready needs started and that may
+	// fail and restart; nil means RequiredUnits().
+	RequiredUnits []string
+	// MaxUnitFailures is how often one of RequiredUnits may fail before
+	// the wait ends; 0 means DefaultMaxUnitFailures.
+	MaxUnitFailures int
 }
 
 // BootError is returned when the console shows that the host can no longer
@@ -62,6 +82,7 @@ var (
 	grubSelection  = regexp.MustCompile(`petrel: A prio=\S* tries=\S* ok=\S* B prio=`)
 	unitFailed     = regexp.MustCompile(`(?:\[FAILED\] |systemd\[1\]: )Failed to start (\S+)`)
 	dependency     = regexp.MustCompile(`(?:\[DEPEND\] |systemd\[1\]: )Dependency failed for (\S+)`)
+	unitResult     = regexp.MustCompile(`systemd\[1\]: (\S+): Failed with result '([^']*)'`)
 	emergency      = regexp.MustCompile(`You are in emergency mode|Reached target emergency\.target|Started emergency\.service`)
 	kernelPanic    = regexp.MustCompile(`Kernel panic - not syncing: .*`)
 	verityCorrupt  = regexp.MustCompile(`device-mapper: verity: \S+: (data|metadata) block \d+ is corrupted`)
@@ -77,6 +98,9 @@ type Watcher struct {
 	failed     int    // failed boots so far
 	failedBoot int    // the boot (count) last counted as failed
 	lastFailed string // the last "[FAILED] Failed to start" line
+	// unitFailures counts "Failed with result" lines of required units
+	// since the last host ready.
+	unitFailures map[string]int
 }
 
 // NewWatcher returns a watcher for policy p.
@@ -87,7 +111,13 @@ func NewWatcher(p Policy) *Watcher {
 	if p.ReadyUnits == nil {
 		p.ReadyUnits = ReadyUnits()
 	}
-	return &Watcher{p: p, failedBoot: -1}
+	if p.RequiredUnits == nil {
+		p.RequiredUnits = RequiredUnits()
+	}
+	if p.MaxUnitFailures <= 0 {
+		p.MaxUnitFailures = DefaultMaxUnitFailures
+	}
+	return &Watcher{p: p, failedBoot: -1, unitFailures: map[string]int{}}
 }
 
 // Check looks at the next console line. It returns a *BootError when the
@@ -100,8 +130,10 @@ func (w *Watcher) Check(l Line) *BootError {
 	switch {
 	case strings.Contains(t, ready.Marker):
 		w.boots = 0
+		clear(w.unitFailures)
 	case grubSelection.MatchString(t):
 		w.boots++
+		clear(w.unitFailures)
 		if w.boots > w.p.MaxBoots {
 			return fail("boot loop: the boot loader chose a bank %d times without host ready", w.boots)
 		}
@@ -117,6 +149,14 @@ func (w *Watcher) Check(l Line) *BootError {
 				cause = "last failure: " + w.lastFailed
 			}
 			return fail("%s cannot start: a unit it requires failed (%s)", unit, cause)
+		}
+	case unitResult.MatchString(t):
+		m := unitResult.FindStringSubmatch(t)
+		if !slices.Contains(w.p.RequiredUnits, m[1]) {
+			return nil
+		}
+		if w.unitFailures[m[1]]++; w.unitFailures[m[1]] >= w.p.MaxUnitFailures {
+			return fail("%s, which mark-successful-boot requires, failed %d times (last result %q)", m[1], w.unitFailures[m[1]], m[2])
 		}
 	case emergency.MatchString(t):
 		return fail("systemd entered emergency mode")

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -102,5 +103,64 @@ func TestWatcher(t *testing.T) {
 				t.Fatalf("%d ready lines, want the two boots of the transcript", readies)
 			}
 		})
+	}
+}
+
+// TestWatcherRestartingUnit feeds the kernel-log lines of a required
+// service with Restart=always failing again and again: its start job
+// waits through the restarts, so no "Dependency failed" line ever comes,
+// and the watcher must count the failures. Other units' failures and a
+// new boot do not count.
+func TestWatcherRestartingUnit(t *testing.T) {
+	failed := func(unit string) Line {
+		return Line{Text: "[   20.1] systemd[1]: " + unit + ": Failed with result 'exit-code'."}
+	}
+	for _, tt := range []struct {
+		name  string
+		lines []Line
+		want  string
+	}{
+		{"three failures", []Line{failed("apiserver.service"), failed("apiserver.service"), failed("apiserver.service")},
+			`apiserver.service, which mark-successful-boot requires, failed 3 times (last result "exit-code")`},
+		{"two failures", []Line{failed("apiserver.service"), failed("apiserver.service")}, ""},
+		{"other unit", []Line{failed("systemd-timesyncd.service"), failed("systemd-timesyncd.service"), failed("systemd-timesyncd.service")}, ""},
+		{"new boot between", []Line{failed("containerd.service"), failed("containerd.service"),
+			{Text: "petrel: A prio=1 tries=0 ok=1 B prio=0 tries=0 ok=0"}, failed("containerd.service")}, ""},
+		{"ready between", []Line{failed("containerd.service"), failed("containerd.service"),
+			{Text: ready.Marker + ": Petrel OS"}, failed("containerd.service")}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := NewWatcher(Policy{})
+			var got string
+			for _, l := range tt.lines {
+				if err := w.Check(l); err != nil {
+					got = err.Reason
+					break
+				}
+			}
+			if got != tt.want {
+				t.Errorf("BootError %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRequiredUnitsShipped checks RequiredUnits against the Requires= of
+// the shipped mark-successful-boot.service.
+func TestRequiredUnitsShipped(t *testing.T) {
+	data, err := os.ReadFile("../../packages/host/mark-successful-boot.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requires []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Requires="); ok {
+			requires = append(requires, strings.Fields(v)...)
+		}
+	}
+	want := slices.Sorted(slices.Values(requires))
+	got := slices.Sorted(slices.Values(RequiredUnits()))
+	if !slices.Equal(got, want) {
+		t.Errorf("RequiredUnits() = %q, mark-successful-boot.service requires %q", got, want)
 	}
 }
