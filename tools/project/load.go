@@ -133,6 +133,12 @@ func decode(file string, data []byte, v any) (errs []error, ok bool) {
 	return errs, true
 }
 
+// DecodeTOML decodes a TOML file of another tool (data read from file)
+// into v the way the project's own files are decoded: syntax errors with
+// their line, every unknown key named; each error names file and
+// errors.Is(err, ErrInvalidInput) holds. ok is false when v is unusable.
+func DecodeTOML(file string, data []byte, v any) (errs []error, ok bool) { return decode(file, data, v) }
+
 func errorf(file, format string, args ...any) error {
 	return fmt.Errorf("%s: %s", file, fmt.Sprintf(format, args...))
 }
@@ -263,7 +269,8 @@ func (l *loader) loadVariant(name string) *Variant {
 	return v
 }
 
-// crossCheck validates references between files: Twoliter.toml kits.
+// crossCheck validates references between files: Twoliter.toml kits and
+// release variants.
 func (l *loader) crossCheck() {
 	for i, ref := range l.p.Manifest.Kits {
 		k, ok := l.p.Kits[ref.Name]
@@ -273,6 +280,14 @@ func (l *loader) crossCheck() {
 		case ref.Version != "" && ref.Version != k.Version:
 			l.probs.addf("Twoliter.toml", "kit[%d].version: %q does not match kits/%s/kit.toml version %q", i, ref.Version, ref.Name, k.Version)
 		}
+	}
+	for i, name := range l.p.Manifest.Release.Variants {
+		if _, ok := l.p.Variants[name]; !ok {
+			l.probs.addf("Twoliter.toml", "release.variants[%d]: unknown variant %q (known: %s)", i, name, strings.Join(sortedKeys(l.p.Variants), ", "))
+		}
+	}
+	if dup := firstDuplicate(l.p.Manifest.Release.Variants); dup != "" {
+		l.probs.addf("Twoliter.toml", "release.variants: %q is listed twice", dup)
 	}
 }
 

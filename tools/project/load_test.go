@@ -90,6 +90,8 @@ command = "y"
 min-version = "v1"
 [[kit]]
 name = "nope-kit"
+[release]
+variants = ["metal-dev", "no-such", "metal-dev"]
 `}, []string{
 			`Twoliter.toml: colour: unknown key`,
 			`Twoliter.toml: schema-version: expected 1, got 2`,
@@ -99,6 +101,8 @@ name = "nope-kit"
 			`Twoliter.toml: sdk.tool[1].package: missing (the Debian package that provides y)`,
 			`Twoliter.toml: sdk.tool[1].min-version: expected numbers separated by dots, got "v1"`,
 			`Twoliter.toml: kit[0].name: unknown kit "nope-kit" (no kits/nope-kit/kit.toml)`,
+			`Twoliter.toml: release.variants[1]: unknown variant "no-such" (known: metal-dev, vmware-dev)`,
+			`Twoliter.toml: release.variants: "metal-dev" is listed twice`,
 		}},
 		{"makefile", map[string]string{"Makefile.toml": "[tasks.a]\ncommand = \"x\"\ndependencies = [\"b\", \"zz\"]\n[tasks.b]\ndependencies = [\"a\"]\n[tasks.c]\n"},
 			[]string{

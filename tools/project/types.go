@@ -42,6 +42,14 @@ type Manifest struct {
 	// each name the file MigrationsDir/v<TO>/<name>.toml; an empty list
 	// for a step without migrations. See docs/migrations.md.
 	Migrations map[string][]string `toml:"migrations"`
+	// Release lists what `buildctl release` builds.
+	Release Release `toml:"release"`
+}
+
+// Release is the [release] table of Twoliter.toml.
+type Release struct {
+	// Variants are the variants of a release, each a variants/ directory.
+	Variants []string `toml:"variants"`
 }
 
 // OSIdentity is the [os] table of Twoliter.toml.
