@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/petrel-os/petrel/tools/snapshot"
 )
 
 // BlockSize is the EBS direct APIs' block size.
@@ -313,8 +315,19 @@ func (sn *Snapshot) Equal(path string) error {
 	if st.Size() > sn.VolumeSize<<30 {
 		return fmt.Errorf("%s: %d bytes do not fit the %d GiB snapshot", filepath.Base(path), st.Size(), sn.VolumeSize)
 	}
+	mine, err := snapshot.DataBlocks(sn.file, sn.VolumeSize<<30)
+	if err != nil {
+		return err
+	}
+	theirs, err := snapshot.DataBlocks(f, st.Size())
+	if err != nil {
+		return err
+	}
 	a, b := make([]byte, BlockSize), make([]byte, BlockSize)
 	for off := int64(0); off < sn.VolumeSize<<30; off += BlockSize {
+		if i := off / BlockSize; !mine[i] && (i >= int64(len(theirs)) || !theirs[i]) {
+			continue // a hole in both
+		}
 		clear(a)
 		if _, err := f.ReadAt(a, off); err != nil && !errors.Is(err, io.EOF) {
 			return err

@@ -158,7 +158,7 @@ func Upload(ctx context.Context, api API, path string, o Options) (*Result, erro
 		return nil, fmt.Errorf("stat image: %w", err)
 	}
 	res := &Result{VolumeGiB: VolumeGiB(st.Size()), Blocks: int((st.Size() + BlockSize - 1) / BlockSize)}
-	candidates, err := dataBlocks(f, st.Size())
+	candidates, err := DataBlocks(f, st.Size())
 	if err != nil {
 		return nil, err
 	}
@@ -330,10 +330,10 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// dataBlocks marks the blocks that overlap the file's data (SEEK_DATA and
-// SEEK_HOLE); holes read as zeros and need no reading. A file system
-// without SEEK_DATA marks every block.
-func dataBlocks(f *os.File, size int64) ([]bool, error) {
+// DataBlocks marks the 512 KiB blocks that overlap the file's data
+// (SEEK_DATA and SEEK_HOLE); holes read as zeros and need no reading. A
+// file system without SEEK_DATA marks every block.
+func DataBlocks(f *os.File, size int64) ([]bool, error) {
 	n := (size + BlockSize - 1) / BlockSize
 	marks := make([]bool, n)
 	fd := int(f.Fd())
