@@ -58,8 +58,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	return &fixture{srv: awstest.NewServer(t),
-		osImg:   disk(t, "os.img", 2<<30, 0, 1, 100, 2000, 4095),
-		dataImg: disk(t, "data.img", 1<<30, 0, 5, 2047),
+		osImg:    disk(t, "os.img", 2<<30, 0, 1, 100, 2000, 4095),
+		dataImg:  disk(t, "data.img", 1<<30, 0, 5, 2047),
 		stateDir: t.TempDir(), outDir: t.TempDir()}
 }
 
@@ -364,4 +364,3 @@ func TestEndpointRefuses(t *testing.T) {
 		})
 	}
 }
-

@@ -137,7 +137,9 @@ func decode(file string, data []byte, v any) (errs []error, ok bool) {
 // into v the way the project's own files are decoded: syntax errors with
 // their line, every unknown key named; each error names file and
 // errors.Is(err, ErrInvalidInput) holds. ok is false when v is unusable.
-func DecodeTOML(file string, data []byte, v any) (errs []error, ok bool) { return decode(file, data, v) }
+func DecodeTOML(file string, data []byte, v any) (errs []error, ok bool) {
+	return decode(file, data, v)
+}
 
 func errorf(file, format string, args ...any) error {
 	return fmt.Errorf("%s: %s", file, fmt.Sprintf(format, args...))
