@@ -31,12 +31,14 @@ type Fault int
 // RequestLimitExceeded, SSM ThrottlingException, STS Throttling),
 // ServerError with a 500, Drop by closing the connection without an
 // answer, DropAnswer by doing what the request asks and then closing the
-// connection without an answer (the answer is lost on the way).
+// connection without an answer (the answer is lost on the way), Refuse
+// with the service's validation error, which the SDK does not retry.
 const (
 	Throttle Fault = iota + 1
 	ServerError
 	Drop
 	DropAnswer
+	Refuse
 )
 
 func (f Fault) String() string {
@@ -49,6 +51,8 @@ func (f Fault) String() string {
 		return "dropped connection"
 	case DropAnswer:
 		return "lost answer"
+	case Refuse:
+		return "refusal"
 	}
 	return fmt.Sprintf("fault(%d)", int(f))
 }
@@ -298,6 +302,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case ServerError:
 		code := map[string]string{"ebs": "InternalServerException", "ec2": "InternalError", "ssm": "InternalServerError", "sts": "InternalFailure"}[req.service]
 		s.fail(w, req, http.StatusInternalServerError, code, "An internal error has occurred")
+	case Refuse:
+		code := map[string]string{"ebs": "ValidationException", "ec2": "InvalidParameterValue", "ssm": "ValidationException", "sts": "ValidationError"}[req.service]
+		s.fail(w, req, http.StatusBadRequest, code, "refused by the test")
 	default:
 		s.dispatch(w, req)
 	}

@@ -17,5 +17,6 @@ func (a *app) commands() []*cobra.Command {
 		a.bootCmd(),         // boot.go
 		a.repoCmd(),         // repo.go
 		a.migrationsCmd(),   // migrations.go
+		a.amiCmd(),          // ami.go
 	}
 }
