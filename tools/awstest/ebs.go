@@ -16,7 +16,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/petrel-os/petrel/tools/snapshot"
+	"github.com/petrel-os/petrel/tools/sparse"
 )
 
 // BlockSize is the EBS direct APIs' block size.
@@ -315,11 +315,11 @@ func (sn *Snapshot) Equal(path string) error {
 	if st.Size() > sn.VolumeSize<<30 {
 		return fmt.Errorf("%s: %d bytes do not fit the %d GiB snapshot", filepath.Base(path), st.Size(), sn.VolumeSize)
 	}
-	mine, err := snapshot.DataBlocks(sn.file, sn.VolumeSize<<30)
+	mine, err := sparse.DataBlocks(sn.file, sn.VolumeSize<<30, BlockSize)
 	if err != nil {
 		return err
 	}
-	theirs, err := snapshot.DataBlocks(f, st.Size())
+	theirs, err := sparse.DataBlocks(f, st.Size(), BlockSize)
 	if err != nil {
 		return err
 	}

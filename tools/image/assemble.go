@@ -16,6 +16,7 @@ import (
 	"github.com/petrel-os/petrel/sources/disklayout"
 	"github.com/petrel-os/petrel/sources/gpt"
 	"github.com/petrel-os/petrel/tools/project"
+	"github.com/petrel-os/petrel/tools/sbom"
 	"github.com/petrel-os/petrel/tools/sysusers"
 )
 
@@ -87,6 +88,7 @@ type assembly struct {
 	stage  string // final files are written here, then renamed to names.Dir
 	root   string // staging root tree
 	result *Result
+	sbom   *sbom.Document // what the image holds (sbom.go)
 }
 
 func newAssembly(in Inputs) (*assembly, error) {
@@ -165,6 +167,7 @@ func (a *assembly) run(ctx context.Context) error {
 		{"disk image", func(ctx context.Context) error { return a.buildDisk(ctx, &parts) }},
 		{"update images", func(ctx context.Context) error { return a.writeUpdateImages(ctx, &parts) }},
 		{"image format", a.writeFormat},
+		{"sbom", a.writeSBOM},
 		{"publish", a.publish},
 	}
 	for _, s := range steps {
@@ -198,6 +201,9 @@ func (a *assembly) installRoot(ctx context.Context) error {
 	}
 	if err := writeTreeFile(filepath.Join(a.stage, "application-inventory.json"), invJSON); err != nil {
 		return fmt.Errorf("write application inventory: %w", err)
+	}
+	if err := a.collectSBOM(ctx); err != nil {
+		return err
 	}
 	rel := OSRelease{
 		Name: m.OS.PrettyName, ID: m.OS.Name, PrettyName: m.OS.PrettyName, Version: m.ReleaseVersion,

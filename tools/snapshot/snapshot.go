@@ -37,7 +37,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ebs/types"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
+
+	"github.com/petrel-os/petrel/tools/sparse"
 )
 
 // BlockSize is the only block size the EBS direct APIs accept.
@@ -158,7 +159,7 @@ func Upload(ctx context.Context, api API, path string, o Options) (*Result, erro
 		return nil, fmt.Errorf("stat image: %w", err)
 	}
 	res := &Result{VolumeGiB: VolumeGiB(st.Size()), Blocks: int((st.Size() + BlockSize - 1) / BlockSize)}
-	candidates, err := DataBlocks(f, st.Size())
+	candidates, err := sparse.DataBlocks(f, st.Size(), BlockSize)
 	if err != nil {
 		return nil, err
 	}
@@ -328,37 +329,4 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// DataBlocks marks the 512 KiB blocks that overlap the file's data
-// (SEEK_DATA and SEEK_HOLE); holes read as zeros and need no reading. A
-// file system without SEEK_DATA marks every block.
-func DataBlocks(f *os.File, size int64) ([]bool, error) {
-	n := (size + BlockSize - 1) / BlockSize
-	marks := make([]bool, n)
-	fd := int(f.Fd())
-	for off := int64(0); off < size; {
-		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			break
-		}
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
-			for i := range marks {
-				marks[i] = true
-			}
-			return marks, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("find data of the image: %w", err)
-		}
-		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
-		if err != nil {
-			return nil, fmt.Errorf("find holes of the image: %w", err)
-		}
-		for b := data / BlockSize; b < n && b*BlockSize < hole; b++ {
-			marks[b] = true
-		}
-		off = hole
-	}
-	return marks, nil
 }
