@@ -18,5 +18,6 @@ func (a *app) commands() []*cobra.Command {
 		a.repoCmd(),         // repo.go
 		a.migrationsCmd(),   // migrations.go
 		a.amiCmd(),          // ami.go
+		a.releaseCmd(),      // release.go
 	}
 }

@@ -71,22 +71,9 @@ func (a *app) repoCmd() *cobra.Command {
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
-			e, err := a.repoEnv(cmd, f)
+			e, v, res, err := a.publishRepo(cmd, f)
 			if err != nil {
 				return err
-			}
-			dir, err := image.Latest(e.cfg.BuildDir, e.cfg.Variant, e.cfg.Arch)
-			if err != nil {
-				return badInput{fmt.Errorf("%w (run buildctl make first)", err)}
-			}
-			v, err := manifest.ParseVersion(e.p.Manifest.ReleaseVersion)
-			if err != nil {
-				return badInput{fmt.Errorf("Twoliter.toml: release-version: %w", err)}
-			}
-			res, err := repo.Publish(repo.Release{Variant: e.cfg.Variant, Arch: e.cfg.Arch, Version: v, ImageDir: dir,
-				Migrations: releaseMigrations(e.p)}, e.opts)
-			if err != nil {
-				return inputErr(err)
 			}
 			verb := "published"
 			if res.Already {
@@ -112,6 +99,29 @@ func (a *app) repoCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.start, "start", "", "start time of the waves, RFC 3339 (default: now)")
 	cmd.AddCommand(a.repoKeysCmd(&f), a.repoRefreshCmd(&f), a.repoMaxVersionCmd(&f), a.repoValidateCmd(&f))
 	return cmd
+}
+
+// publishRepo adds the latest build of the variant to its repository.
+func (a *app) publishRepo(cmd *cobra.Command, f repoFlags) (*repoEnv, manifest.Version, *repo.Result, error) {
+	var v manifest.Version
+	e, err := a.repoEnv(cmd, f)
+	if err != nil {
+		return nil, v, nil, err
+	}
+	dir, err := image.Latest(e.cfg.BuildDir, e.cfg.Variant, e.cfg.Arch)
+	if err != nil {
+		return nil, v, nil, badInput{fmt.Errorf("%w (run buildctl make first)", err)}
+	}
+	v, err = manifest.ParseVersion(e.p.Manifest.ReleaseVersion)
+	if err != nil {
+		return nil, v, nil, badInput{fmt.Errorf("Twoliter.toml: release-version: %w", err)}
+	}
+	res, err := repo.Publish(repo.Release{Variant: e.cfg.Variant, Arch: e.cfg.Arch, Version: v, ImageDir: dir,
+		Migrations: releaseMigrations(e.p)}, e.opts)
+	if err != nil {
+		return nil, v, nil, inputErr(err)
+	}
+	return e, v, &res, nil
 }
 
 // setting returns a flag value, else the environment's, else Makefile.toml
