@@ -8,4 +8,7 @@
 // apiclientOK in bridge_test.go) with the normal apiclient: reads, sets, a
 // reboot, settings applied live, bad values refused; the settings tests
 // also check that the kernel lockdown setting takes effect at boot.
+// TestImageSBOM checks the image's SBOMs against the schemas, the
+// inventory and `go list`; TestRelease runs `buildctl release --ami`
+// against the in-process AWS endpoint of tools/awstest.
 package e2e
