@@ -54,26 +54,31 @@ func NewClients(cfg aws.Config, base string, backoff time.Duration) Clients {
 	}
 	retryer := func() aws.Retryer { return snapshot.Retryer(snapshot.DefaultMaxAttempts, backoff) }
 	cfg.Region = base
-	var mu sync.Mutex
-	ec2s, ssms := map[string]*ec2.Client{}, map[string]*ssm.Client{}
 	return Clients{
 		EBS: snapshot.NewClient(cfg, backoff),
 		STS: sts.NewFromConfig(cfg, func(o *sts.Options) { o.Retryer = retryer() }),
-		EC2: func(region string) EC2 {
-			mu.Lock()
-			defer mu.Unlock()
-			if ec2s[region] == nil {
-				ec2s[region] = ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region; o.Retryer = retryer() })
-			}
-			return ec2s[region]
-		},
-		SSM: func(region string) SSM {
-			mu.Lock()
-			defer mu.Unlock()
-			if ssms[region] == nil {
-				ssms[region] = ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.Region = region; o.Retryer = retryer() })
-			}
-			return ssms[region]
-		},
+		EC2: perRegion(func(region string) EC2 {
+			return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region; o.Retryer = retryer() })
+		}),
+		SSM: perRegion(func(region string) SSM {
+			return ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.Region = region; o.Retryer = retryer() })
+		}),
+	}
+}
+
+// perRegion returns newClient with one client per region, made on first
+// use.
+func perRegion[C any](newClient func(region string) C) func(region string) C {
+	var mu sync.Mutex
+	clients := map[string]C{}
+	return func(region string) C {
+		mu.Lock()
+		defer mu.Unlock()
+		c, ok := clients[region]
+		if !ok {
+			c = newClient(region)
+			clients[region] = c
+		}
+		return c
 	}
 }

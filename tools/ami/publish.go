@@ -159,14 +159,8 @@ func Publish(ctx context.Context, c Clients, o Options) (*Result, error) {
 func (p *publication) baseImage(ctx context.Context) (*RegionImage, error) {
 	base := p.s.Regions[0]
 	ec := p.c.EC2(base)
-	existing, err := findImage(ctx, ec, p.s.Name)
-	if err != nil {
-		return nil, err
-	}
-	if existing != nil {
-		existing.Region, existing.Reused = base, true
-		p.log.Info("AMI already registered, reusing it", "id", existing.ID, "region", base)
-		return existing, nil
+	if existing, err := p.existing(ctx, base); existing != nil || err != nil {
+		return existing, err
 	}
 	disks := []struct{ name, path string }{{"os", p.o.OSImage}}
 	if p.o.DataImage != "" {
@@ -382,6 +376,16 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return aws.String(s)
+}
+
+// existing returns the AMI of the name in region, marked reused, or nil.
+func (p *publication) existing(ctx context.Context, region string) (*RegionImage, error) {
+	img, err := findImage(ctx, p.c.EC2(region), p.s.Name)
+	if img != nil {
+		img.Region, img.Reused = region, true
+		p.log.Info("AMI of this name exists, reusing it", "id", img.ID, "region", region)
+	}
+	return img, err
 }
 
 // findImage returns the caller's image named name, nil if there is none.

@@ -32,22 +32,12 @@ func clients(s *awstest.Server) Clients {
 // offsets.
 func disk(t *testing.T, name string, size int64, blocks ...int64) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
+	data := map[int64][]byte{}
 	for _, b := range blocks {
-		data := []byte(strings.Repeat(name+" block ", 5000))
-		if _, err := f.WriteAt(data[:min(len(data), snapshot.BlockSize)], b*snapshot.BlockSize+7); err != nil {
-			t.Fatal(err)
-		}
+		d := []byte(strings.Repeat(name+" block ", 5000))
+		data[b*snapshot.BlockSize+7] = d[:min(len(d), snapshot.BlockSize-7)]
 	}
-	return p
+	return awstest.Disk(t, name, size, data)
 }
 
 type fixture struct {

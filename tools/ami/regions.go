@@ -133,14 +133,8 @@ func mergeImage(img, seen RegionImage) RegionImage {
 // lost is not made twice.
 func (p *publication) copyTo(ctx context.Context, region string, base *RegionImage) (*RegionImage, error) {
 	ec := p.c.EC2(region)
-	existing, err := findImage(ctx, ec, base.Name)
-	if err != nil {
-		return nil, err
-	}
-	if existing != nil {
-		existing.Region, existing.Reused = region, true
-		p.log.Info("AMI copy already there, reusing it", "id", existing.ID, "region", region)
-		return existing, nil
+	if existing, err := p.existing(ctx, region); existing != nil || err != nil {
+		return existing, err
 	}
 	tok := sha256.Sum256([]byte(base.Region + "/" + base.ID + "->" + region))
 	out, err := ec.CopyImage(ctx, &ec2.CopyImageInput{Name: aws.String(base.Name), Description: nonEmpty(p.s.Description),

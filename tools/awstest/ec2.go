@@ -192,12 +192,17 @@ func modifySnapshotAttribute(reg *Region, f url.Values) *apiError {
 			users = append(users, p["UserId"])
 		}
 	}
+	return addAccounts(&sn.Users, users)
+}
+
+// addAccounts adds the account IDs users to list, refusing bad IDs.
+func addAccounts(list *[]string, users []string) *apiError {
 	for _, u := range users {
 		if !accountRE.MatchString(u) {
 			return invalidParam("Invalid id: %q (expecting a 12-digit account ID)", u)
 		}
-		if !slices.Contains(sn.Users, u) {
-			sn.Users = append(sn.Users, u)
+		if !slices.Contains(*list, u) {
+			*list = append(*list, u)
 		}
 	}
 	return nil
@@ -463,13 +468,5 @@ func modifyImageAttribute(reg *Region, f url.Values) *apiError {
 		}
 		im.Public = true
 	}
-	for _, u := range users {
-		if !accountRE.MatchString(u) {
-			return invalidParam("Invalid id: %q (expecting a 12-digit account ID)", u)
-		}
-		if !slices.Contains(im.Users, u) {
-			im.Users = append(im.Users, u)
-		}
-	}
-	return nil
+	return addAccounts(&im.Users, users)
 }

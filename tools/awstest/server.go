@@ -99,15 +99,17 @@ func (s *Server) OnRequest(fn func(op string)) {
 	s.onRequest = fn
 }
 
-// Quiesce waits until no request is being served, for a test that
-// interrupted a client and wants to count what arrived.
+// Quiesce waits until no request has been served for 100 ms, for a test
+// that interrupted a client and wants to count what arrived (requests
+// the client sent before it stopped may still be on their way).
 func (s *Server) Quiesce() {
-	for {
+	quiet := time.Now()
+	for time.Since(quiet) < 100*time.Millisecond {
 		s.mu.Lock()
 		n := s.inflight
 		s.mu.Unlock()
-		if n == 0 {
-			return
+		if n > 0 {
+			quiet = time.Now()
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -28,23 +28,10 @@ partition-plan = "split"
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	write := func(name string, size int64, data string, off int64) string {
-		p := filepath.Join(dir, name)
-		f, err := os.Create(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if err := f.Truncate(size); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.WriteAt([]byte(strings.Repeat(data, 4000)), off); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	osImg = write("petrel-aws-dev-x86_64-0.1.0-abcd1234.img", 2<<30, "os disk ", 1<<20)
-	dataImg = write("petrel-aws-dev-x86_64-0.1.0-abcd1234-data.img", 1<<30, "data disk ", 5<<20)
+	osImg = awstest.DiskAt(t, filepath.Join(dir, "petrel-aws-dev-x86_64-0.1.0-abcd1234.img"), 2<<30,
+		map[int64][]byte{1 << 20: []byte(strings.Repeat("os disk ", 4000))})
+	dataImg = awstest.DiskAt(t, filepath.Join(dir, "petrel-aws-dev-x86_64-0.1.0-abcd1234-data.img"), 1<<30,
+		map[int64][]byte{5 << 20: []byte(strings.Repeat("data disk ", 4000))})
 	if err := os.Symlink("0.1.0-abcd1234", filepath.Join(root, "build/images/x86_64-aws-dev/latest")); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,33 +44,21 @@ func client(s *awstest.Server) *ebs.Client { return snapshot.NewClient(config(s)
 // block, which must arrive zero-padded.
 func image(t testing.TB, size int64, randomBlocks int) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "disk.img")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
+	data := map[int64][]byte{
+		0:                         []byte("GPT header here"),
+		3 * snapshot.BlockSize:    make([]byte, snapshot.BlockSize),
+		10*snapshot.BlockSize - 5: []byte("across the boundary"),
+		size - 100:                []byte("the end of the image"),
 	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	write := func(off int64, b []byte) {
-		if _, err := f.WriteAt(b, off); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(0, []byte("GPT header here"))
-	write(3*snapshot.BlockSize, make([]byte, snapshot.BlockSize))
-	write(10*snapshot.BlockSize-5, []byte("across the boundary"))
 	rng := rand.New(rand.NewPCG(1, 2))
-	buf := make([]byte, snapshot.BlockSize)
 	for range randomBlocks {
+		buf := make([]byte, snapshot.BlockSize)
 		for i := range buf {
 			buf[i] = byte(rng.Uint32())
 		}
-		write(rng.Int64N(size/snapshot.BlockSize-1)*snapshot.BlockSize, buf)
+		data[rng.Int64N(size/snapshot.BlockSize-1)*snapshot.BlockSize] = buf
 	}
-	write(size-100, []byte("the end of the image"))
-	return p
+	return awstest.Disk(t, "disk.img", size, data)
 }
 
 func onlySnapshot(t *testing.T, s *awstest.Server) *awstest.Snapshot {
