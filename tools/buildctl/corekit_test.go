@@ -18,7 +18,7 @@ import (
 func TestCoreKit(t *testing.T) {
 	repo := filepath.Join("..", "..")
 	root := t.TempDir()
-	for _, p := range []string{"Twoliter.toml", "go.mod", "go.sum", "packages", "kits", "sources", "cmd"} {
+	for _, p := range []string{"Twoliter.toml", "go.mod", "go.sum", "packages", "kits", "variants", "sources", "cmd"} {
 		if err := os.CopyFS(filepath.Join(root, p), os.DirFS(filepath.Join(repo, p))); err != nil {
 			// CopyFS copies directories; single files go through ReadFile.
 			data, rerr := os.ReadFile(filepath.Join(repo, p))
