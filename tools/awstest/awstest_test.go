@@ -9,7 +9,7 @@ import (
 )
 
 // TestNotLinkedIntoCommands fails when a command of the module links this
-// package: the fake endpoint is test support and must not ship.
+// package or tools/sbom/sbomtest: test support must not ship.
 func TestNotLinkedIntoCommands(t *testing.T) {
 	t.Parallel()
 	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "./cmd/...")
@@ -22,7 +22,9 @@ func TestNotLinkedIntoCommands(t *testing.T) {
 	if !slices.Contains(deps, "github.com/petrel-os/petrel/tools/buildctl") {
 		t.Fatalf("go list -deps ./cmd/... lacks tools/buildctl: the check checks nothing:\n%s", out)
 	}
-	if slices.Contains(deps, "github.com/petrel-os/petrel/tools/awstest") {
-		t.Error("a command links github.com/petrel-os/petrel/tools/awstest; only tests may import it")
+	for _, pkg := range []string{"github.com/petrel-os/petrel/tools/awstest", "github.com/petrel-os/petrel/tools/sbom/sbomtest"} {
+		if slices.Contains(deps, pkg) {
+			t.Errorf("a command links %s; only tests may import it", pkg)
+		}
 	}
 }
