@@ -159,12 +159,26 @@ func TestReproducible(t *testing.T) {
 // TestValidatorsRefuse checks that the validators can fail.
 func TestValidatorsRefuse(t *testing.T) {
 	s, _ := sbom.SPDX(fixture())
-	bad := bytes.Replace(s, []byte(`"relationshipType": "CONTAINS"`), []byte(`"relationshipType": "LIVES_IN"`), 1)
-	if _, err := sbomtest.SPDX(bad); err == nil || !strings.Contains(err.Error(), "relationshipType") {
-		t.Errorf("SPDX with an unknown relationship type: %v", err)
+	for _, tt := range []struct{ old, new, want string }{
+		{`"relationshipType": "CONTAINS"`, `"relationshipType": "LIVES_IN"`, `relationshipType: unknown type "LIVES_IN"`},
+		{`"spdxVersion": "SPDX-2.3"`, `"spdxVersion": "SPDX-2.2"`, `spdxVersion: "SPDX-2.2", want SPDX-2.3`},
+		{`"dataLicense": "CC0-1.0"`, `"dataLicense": "MIT"`, `dataLicense: "MIT", want CC0-1.0`},
+		{`"documentNamespace": "`, `"documentNamespace": "#`, `documentNamespace: "#`},
+		{`"relatedSpdxElement": "SPDXRef-`, `"relatedSpdxElement": "SPDXRef-Missing-`, `names no element of the document`},
+		{`"algorithm": "SHA256",
+          "checksumValue": "`, `"algorithm": "SHA256",
+          "checksumValue": "0`, `is not 64 lower-case hex digits`},
+	} {
+		bad := bytes.Replace(s, []byte(tt.old), []byte(tt.new), 1)
+		if bytes.Equal(bad, s) {
+			t.Fatalf("the fixture's SPDX document has no %q", tt.old)
+		}
+		if _, err := sbomtest.SPDX(bad); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("SPDX with %q: %v, want an error with %q", tt.new, err, tt.want)
+		}
 	}
 	c, _ := sbom.CycloneDX(fixture())
-	bad = bytes.Replace(c, []byte(`"alg": "SHA-256"`), []byte(`"alg": "SHA-257"`), 1)
+	bad := bytes.Replace(c, []byte(`"alg": "SHA-256"`), []byte(`"alg": "SHA-257"`), 1)
 	if _, err := sbomtest.CycloneDX(bad); err == nil || !strings.Contains(err.Error(), "alg") {
 		t.Errorf("CycloneDX with an unknown hash algorithm: %v", err)
 	}
