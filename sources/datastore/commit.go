@@ -49,9 +49,11 @@ func (s *Store) prepareCommit(ctx context.Context, tx string) (*walRequest, []Ke
 		return nil, nil, err
 	}
 	var kvs []KeyValue
-	for name, kv := range s.pendingTree(tx, false) {
-		if strings.HasPrefix(name, CommitPrefix) {
-			kvs = append(kvs, kv)
+	if pt := s.pendingTree(tx); pt != nil {
+		for name, kv := range pt.values {
+			if strings.HasPrefix(name, CommitPrefix) {
+				kvs = append(kvs, kv)
+			}
 		}
 	}
 	if len(kvs) == 0 {
@@ -95,12 +97,12 @@ func (s *Store) DeleteTransaction(ctx context.Context, tx string) ([]Key, error)
 	if err := s.checkWrite(ctx, Pending(tx)); err != nil {
 		return nil, err
 	}
-	pt := s.pendingTree(tx, false)
+	pt := s.pendingTree(tx)
 	if pt == nil {
 		return nil, nil
 	}
 	var keys []Key
-	for name, kv := range pt {
+	for name, kv := range pt.values {
 		if strings.HasPrefix(name, CommitPrefix) {
 			keys = append(keys, kv.Key)
 		}
@@ -125,7 +127,7 @@ func (s *Store) ListTransactions(ctx context.Context) ([]string, error) {
 	}
 	out := make([]string, 0, len(s.pending))
 	for tx, t := range s.pending {
-		if len(t) > 0 {
+		if len(t.values) > 0 {
 			out = append(out, tx)
 		}
 	}

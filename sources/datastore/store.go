@@ -96,8 +96,9 @@ type Store struct {
 	txMu     [64]sync.Mutex
 	wmu      sync.Mutex
 	seq      uint64                     // seq of the last queued record
-	nextLive tree                       // logical live values
+	nextLive *indexedTree               // logical live values
 	nextMeta map[string]map[string]bool // logical metadata: data key -> meta key
+	metaKeys prefixCount                // parents of the data keys in nextMeta
 
 	// mu guards the visible state, which readers use. Live values and
 	// metadata change only once durable, by the committer, in log order.
@@ -108,7 +109,7 @@ type Store struct {
 	closed  bool // set under opMu and mu
 	live    tree
 	meta    map[string]map[string][]byte // data key name -> meta key name -> value
-	pending map[string]tree
+	pending map[string]*indexedTree
 
 	liveVersion atomic.Uint64 // incremented under mu when live or meta change
 }
@@ -201,7 +202,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("lock datastore %q: %w", path, err)
 	}
-	s := &Store{dir: dir, lock: lock, c: newCommitter(), meta: map[string]map[string][]byte{}, pending: map[string]tree{}}
+	s := &Store{dir: dir, lock: lock, c: newCommitter(), meta: map[string]map[string][]byte{}, pending: map[string]*indexedTree{}}
 	err = s.openLog()
 	if err == nil {
 		err = s.load()
@@ -213,17 +214,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		lock.Close()
 		return nil, err
 	}
-	s.nextLive = make(tree, len(s.live))
-	for name, kv := range s.live {
-		s.nextLive[name] = kv
-	}
-	s.nextMeta = make(map[string]map[string]bool, len(s.meta))
-	for data, metas := range s.meta {
-		s.nextMeta[data] = map[string]bool{}
-		for m := range metas {
-			s.nextMeta[data][m] = true
-		}
-	}
+	s.resetLogical()
 	go s.runCommitter()
 	return s, nil
 }
@@ -256,6 +247,25 @@ func (s *Store) Close() error {
 	return err
 }
 
+// resetLogical sets the logical live state to the visible one. The caller
+// holds wmu, or is Open.
+func (s *Store) resetLogical() {
+	live := make(tree, len(s.live))
+	for name, kv := range s.live {
+		live[name] = kv
+	}
+	s.nextLive = newIndexedTree(live)
+	s.nextMeta = make(map[string]map[string]bool, len(s.meta))
+	s.metaKeys = prefixCount{}
+	for data, metas := range s.meta {
+		s.nextMeta[data] = map[string]bool{}
+		for m := range metas {
+			s.nextMeta[data][m] = true
+		}
+		s.metaKeys.add(MustKey(DataKey, data))
+	}
+}
+
 func (s *Store) load() error {
 	live, err := s.loadTree(filepath.Join(s.dir, liveDir), true)
 	if err != nil {
@@ -278,7 +288,9 @@ func (s *Store) load() error {
 		if err != nil {
 			return err
 		}
-		s.pending[tx] = t
+		if len(t) > 0 {
+			s.pending[tx] = newIndexedTree(t)
+		}
 	}
 	return nil
 }
@@ -378,7 +390,10 @@ func (s *Store) treeFor(c Committed) tree {
 	if c.IsLive() {
 		return s.live
 	}
-	return s.pending[c.tx]
+	if t := s.pending[c.tx]; t != nil {
+		return t.values
+	}
+	return nil
 }
 
 // Get returns the value of a data key, or ErrNotFound. The returned slice
@@ -435,17 +450,24 @@ func (s *Store) txLock(tx string) *sync.Mutex {
 	return &s.txMu[h.Sum32()%uint32(len(s.txMu))]
 }
 
-// pendingTree returns the pending tree of tx, creating it if create is set.
-// The caller holds tx's stripe.
-func (s *Store) pendingTree(tx string, create bool) tree {
+// pendingTree returns the pending tree of tx, or nil. The caller holds
+// tx's stripe.
+func (s *Store) pendingTree(tx string) *indexedTree {
 	s.mu.RLock()
-	t := s.pending[tx]
-	s.mu.RUnlock()
-	if t == nil && create {
-		t = tree{}
-		s.mu.Lock()
-		s.pending[tx] = t
-		s.mu.Unlock()
+	defer s.mu.RUnlock()
+	return s.pending[tx]
+}
+
+// newPendingTree creates the empty tree of a new transaction, unless
+// MaxPendingTransactions exist. Every transaction is created here, under
+// wmu, so the limit holds exactly. The caller holds wmu and tx's stripe.
+func (s *Store) newPendingTree(tx string) (*indexedTree, error) {
+	t := newIndexedTree(nil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.pending); n >= MaxPendingTransactions {
+		return nil, &LimitError{Limit: LimitPendingTxs, Max: MaxPendingTransactions, Got: n + 1}
 	}
-	return t
+	s.pending[tx] = t
+	return t, nil
 }

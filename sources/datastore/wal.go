@@ -139,7 +139,7 @@ func checkRecord(r walRecord) error {
 		size += 1 + 2 + len(op.data.name) + 2 + len(op.meta.name) + 4 + len(op.value)
 	}
 	if size > maxRecordPayload {
-		return fmt.Errorf("log record of %d bytes exceeds the %d-byte limit", size, maxRecordPayload)
+		return &LimitError{Limit: LimitRecordBytes, Max: maxRecordPayload, Got: size}
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package datastore
 import (
 	"context"
 	"fmt"
-	"strings"
 )
 
 // Set writes one value; see SetMany.
@@ -19,7 +18,14 @@ func (s *Store) Set(ctx context.Context, key Key, value []byte, c Committed) err
 // once a later live write's fdatasync or a checkpoint covers it.
 //
 // A live write that was queued waits for the log even if ctx is cancelled.
+//
+// Limits: at most MaxKeysPerWrite keys per call, MaxKeysPerTransaction
+// keys in a transaction and MaxPendingTransactions transactions; a write
+// beyond one fails with a *LimitError.
 func (s *Store) SetMany(ctx context.Context, kvs []KeyValue, c Committed) error {
+	if len(kvs) > MaxKeysPerWrite {
+		return &LimitError{Limit: LimitKeysPerWrite, Max: MaxKeysPerWrite, Got: len(kvs)}
+	}
 	canon := make([]KeyValue, len(kvs))
 	for i, kv := range kvs {
 		if kv.Key.typ != DataKey || len(kv.Key.segments) == 0 {
@@ -49,6 +55,10 @@ func (s *Store) SetMany(ctx context.Context, kvs []KeyValue, c Committed) error 
 	if len(canon) == 0 {
 		return nil // a record needs at least one operation
 	}
+	pt := s.pendingTree(c.tx)
+	if n := pt.size() + newKeys(pt, canon); n > MaxKeysPerTransaction {
+		return fmt.Errorf("set in transaction %q: %w", c.tx, &LimitError{Limit: LimitKeysPerTransaction, Max: MaxKeysPerTransaction, Got: n})
+	}
 	rec := walRecord{tx: c.tx, ops: make([]walOp, len(canon))}
 	for i, kv := range canon {
 		rec.ops[i] = walOp{kind: opSetPending, data: kv.Key, value: kv.Value}
@@ -57,22 +67,31 @@ func (s *Store) SetMany(ctx context.Context, kvs []KeyValue, c Committed) error 
 		return fmt.Errorf("set in transaction %q: %w", c.tx, err)
 	}
 	s.wmu.Lock()
-	err := s.checkConflicts(canon, s.pendingTree(c.tx, false))
+	err := s.checkConflicts(canon, pt)
+	created := false
+	if err == nil && pt == nil {
+		pt, err = s.newPendingTree(c.tx)
+		created = err == nil
+	}
 	var req *walRequest
 	if err == nil {
 		req = s.enqueue(rec)
 	}
 	s.wmu.Unlock()
 	if err != nil {
-		return err
-	}
-	if err := <-req.done; err != nil {
 		return fmt.Errorf("set in transaction %q: %w", c.tx, err)
 	}
-	pt := s.pendingTree(c.tx, true)
+	if err := <-req.done; err != nil {
+		if created {
+			s.mu.Lock()
+			delete(s.pending, c.tx)
+			s.mu.Unlock()
+		}
+		return fmt.Errorf("set in transaction %q: %w", c.tx, err)
+	}
 	s.mu.Lock()
 	for _, kv := range canon {
-		pt[kv.Key.name] = kv
+		pt.set(kv)
 	}
 	s.mu.Unlock()
 	return nil
@@ -91,15 +110,21 @@ func (s *Store) Delete(ctx context.Context, key Key, c Committed) error {
 	if err := s.checkWrite(ctx, c); err != nil {
 		return err
 	}
-	pt := s.pendingTree(c.tx, false)
-	if _, ok := pt[key.name]; !ok {
+	pt := s.pendingTree(c.tx)
+	if pt == nil {
+		return nil
+	}
+	if _, ok := pt.values[key.name]; !ok {
 		return nil
 	}
 	if err := s.logPending(walRecord{tx: c.tx, ops: []walOp{{kind: opDeletePending, data: key}}}); err != nil {
 		return fmt.Errorf("delete %q: %w", key.name, err)
 	}
 	s.mu.Lock()
-	delete(pt, key.name)
+	pt.delete(key.name)
+	if len(pt.values) == 0 {
+		delete(s.pending, c.tx) // frees its slot among MaxPendingTransactions
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -142,7 +167,7 @@ func (s *Store) prepareLive(ops []walOp, verb string) (*walRequest, error) {
 		case opSetData:
 			sets = append(sets, KeyValue{Key: op.data, Value: op.value})
 		case opDeleteData:
-			if _, ok := s.nextLive[op.data.name]; !ok {
+			if _, ok := s.nextLive.values[op.data.name]; !ok {
 				continue
 			}
 		case opSetMeta:
@@ -175,18 +200,20 @@ func (s *Store) applyLogical(ops []walOp) {
 	for _, op := range ops {
 		switch op.kind {
 		case opSetData:
-			s.nextLive[op.data.name] = KeyValue{Key: op.data, Value: op.value}
+			s.nextLive.set(KeyValue{Key: op.data, Value: op.value})
 		case opDeleteData:
-			delete(s.nextLive, op.data.name)
+			s.nextLive.delete(op.data.name)
 		case opSetMeta:
 			if s.nextMeta[op.data.name] == nil {
 				s.nextMeta[op.data.name] = map[string]bool{}
+				s.metaKeys.add(op.data)
 			}
 			s.nextMeta[op.data.name][op.meta.name] = true
 		case opDeleteMeta:
 			delete(s.nextMeta[op.data.name], op.meta.name)
-			if len(s.nextMeta[op.data.name]) == 0 {
+			if m, ok := s.nextMeta[op.data.name]; ok && len(m) == 0 {
 				delete(s.nextMeta, op.data.name)
+				s.metaKeys.remove(op.data)
 			}
 		}
 	}
@@ -194,36 +221,25 @@ func (s *Store) applyLogical(ops []walOp) {
 
 // checkConflicts rejects a key that is a parent or a child of a value in
 // live (the logical state, where a commit will write it), in the pending
-// tree pt (nil for a live write) or in the batch, and a key that has
-// metadata below it (its directory holds the metadata files). The caller
+// tree pt (nil for a live write) or earlier in kvs, and a key that has
+// metadata below it (its directory holds the metadata files). Each key
+// costs O(depth) lookups in the prefix counts of those trees. The caller
 // holds wmu, and the stripe of pt's transaction.
-func (s *Store) checkConflicts(kvs []KeyValue, pt tree) error {
-	trees := []tree{s.nextLive}
-	if pt != nil {
-		trees = append(trees, pt)
-	}
-	batch := tree{}
-	trees = append(trees, batch)
+func (s *Store) checkConflicts(kvs []KeyValue, pt *indexedTree) error {
+	batch := newIndexedTree(make(tree, len(kvs)))
 	for _, kv := range kvs {
-		child := kv.Key.name + "."
-		for _, t := range trees {
-			for _, p := range kv.Key.prefixes()[:len(kv.Key.segments)-1] {
-				if _, ok := t[p.name]; ok {
-					return fmt.Errorf("set %q: %w %q", kv.Key.name, ErrConflict, p.name)
-				}
+		for _, t := range [...]*indexedTree{s.nextLive, pt, batch} {
+			if t == nil {
+				continue
 			}
-			for name := range t {
-				if strings.HasPrefix(name, child) {
-					return fmt.Errorf("set %q: %w %q", kv.Key.name, ErrConflict, name)
-				}
+			if name, ok := t.conflict(kv.Key); ok {
+				return fmt.Errorf("set %q: %w %q", kv.Key.name, ErrConflict, name)
 			}
 		}
-		for name := range s.nextMeta {
-			if strings.HasPrefix(name, child) {
-				return fmt.Errorf("set %q: %w: metadata on %q", kv.Key.name, ErrConflict, name)
-			}
+		if s.metaKeys[kv.Key.name] > 0 {
+			return fmt.Errorf("set %q: %w: metadata on %q", kv.Key.name, ErrConflict, firstBelow(s.nextMeta, kv.Key.name))
 		}
-		batch[kv.Key.name] = kv
+		batch.set(kv)
 	}
 	return nil
 }
@@ -231,9 +247,9 @@ func (s *Store) checkConflicts(kvs []KeyValue, pt tree) error {
 // checkMetaParent rejects metadata on a key below a live value: its file
 // would have to live inside that value's file. The caller holds wmu.
 func (s *Store) checkMetaParent(data Key) error {
-	for _, p := range data.prefixes()[:len(data.segments)-1] {
-		if _, ok := s.nextLive[p.name]; ok {
-			return fmt.Errorf("%w %q", ErrConflict, p.name)
+	for name := range data.parents() {
+		if _, ok := s.nextLive.values[name]; ok {
+			return fmt.Errorf("%w %q", ErrConflict, name)
 		}
 	}
 	return nil
