@@ -120,7 +120,7 @@ func NewDir(base, version string) (string, error) {
 	name := patch + "_" + randomAlnum(16)
 	dir := filepath.Join(base, name)
 	for _, d := range []string{dir, filepath.Join(dir, liveDir), filepath.Join(dir, pendingDir)} {
-		if err := os.Mkdir(d, 0o755); err != nil {
+		if err := os.Mkdir(d, dirMode); err != nil {
 			return "", fmt.Errorf("create datastore directory %q: %w", d, err)
 		}
 	}

@@ -13,13 +13,14 @@ var versionRE = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][
 // Create makes a new empty datastore for version ("X.Y.Z") under base:
 // the directory v<X.Y.Z>_<16 random alphanumerics> with live/ and pending/,
 // then the relative links vX.Y.Z, vX.Y, vX and current, each pointing at the
-// next, created in that order. Every link is replaced atomically. It returns
-// the path of the current link.
+// next, created in that order. Every link is replaced atomically.
+// Directories are 0700 (base too, if Create makes it). It returns the path
+// of the current link.
 func Create(base, version string) (string, error) {
 	if _, _, _, err := VersionLinks(version); err != nil {
 		return "", fmt.Errorf("create datastore: %w", err)
 	}
-	if err := os.MkdirAll(base, 0o755); err != nil {
+	if err := os.MkdirAll(base, dirMode); err != nil {
 		return "", fmt.Errorf("create datastore base %q: %w", base, err)
 	}
 	dirName, err := NewDir(base, version)

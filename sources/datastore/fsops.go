@@ -11,6 +11,14 @@ import (
 	"syscall"
 )
 
+// Permissions of every file and directory of a datastore: settings may
+// hold secrets, and only root (the API server and the tools that run
+// before it) reads them.
+const (
+	fileMode os.FileMode = 0o600
+	dirMode  os.FileMode = 0o700
+)
+
 // tempPrefix starts every temporary file name. Encoded segments never start
 // with '.', so loaders skip these names and Open removes leftovers.
 const tempPrefix = ".tmp-"
@@ -51,7 +59,7 @@ func mkdirAll(root, dir string, sync bool) error {
 			continue
 		}
 		next := filepath.Join(cur, part)
-		err := os.Mkdir(next, 0o755)
+		err := os.Mkdir(next, dirMode)
 		switch {
 		case err == nil:
 			if sync {
@@ -72,7 +80,7 @@ func mkdirAll(root, dir string, sync bool) error {
 // is set, and returns its path.
 func writeTemp(dir string, data []byte, sync bool) (string, error) {
 	tmp := filepath.Join(dir, tempPrefix+randomHex(8))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 	if err != nil {
 		return "", fmt.Errorf("create temp file in %q: %w", dir, err)
 	}
@@ -138,6 +146,19 @@ func removeFile(stop, path string, sync bool) error {
 	}
 	if sync {
 		return syncDir(last)
+	}
+	return nil
+}
+
+// tighten removes the group and other permissions of path, which has
+// mode, if it has any: stores made by older versions have 0644 files and
+// 0755 directories.
+func tighten(path string, mode os.FileMode) error {
+	if mode.Perm()&0o077 == 0 || mode&os.ModeSymlink != 0 {
+		return nil
+	}
+	if err := os.Chmod(path, mode.Perm()&^0o077); err != nil {
+		return fmt.Errorf("restrict permissions of %q: %w", path, err)
 	}
 	return nil
 }

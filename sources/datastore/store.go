@@ -191,7 +191,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if st, err := os.Stat(filepath.Join(dir, liveDir)); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("open datastore %q: %w: live datastore missing", path, ErrCorrupt)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, fileMode)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file in %q: %w", dir, err)
 	}
@@ -203,7 +203,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("lock datastore %q: %w", path, err)
 	}
 	s := &Store{dir: dir, lock: lock, c: newCommitter(), meta: map[string]map[string][]byte{}, pending: map[string]*indexedTree{}}
-	err = s.openLog()
+	err = s.tightenTop()
+	if err == nil {
+		err = s.openLog()
+	}
 	if err == nil {
 		err = s.load()
 	}
@@ -266,6 +269,36 @@ func (s *Store) resetLogical() {
 	}
 }
 
+// tightenTop restricts the permissions of the versioned directory and of
+// the entries directly in it; load does the trees below live/ and
+// pending/.
+func (s *Store) tightenTop() error {
+	st, err := os.Stat(s.dir)
+	if err != nil {
+		return fmt.Errorf("stat datastore directory: %w", err)
+	}
+	if err := tighten(s.dir, st.Mode()); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("read datastore directory: %w", err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("stat %q: %w", e.Name(), err)
+		}
+		if err := tighten(filepath.Join(s.dir, e.Name()), info.Mode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Store) load() error {
 	live, err := s.loadTree(filepath.Join(s.dir, liveDir), true)
 	if err != nil {
@@ -302,6 +335,15 @@ func (s *Store) loadTree(root string, withMeta bool) (tree, error) {
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("walk %q: %w", path, err)
+		}
+		if d.Type()&os.ModeSymlink == 0 {
+			info, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("stat %q: %w", path, err)
+			}
+			if err := tighten(path, info.Mode()); err != nil {
+				return err
+			}
 		}
 		if d.IsDir() || path == root {
 			return nil
