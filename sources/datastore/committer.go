@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 const (
@@ -74,9 +72,12 @@ type committer struct {
 
 	batches, records atomic.Int64 // fdatasyncs and live records logged, for benchmarks
 
-	f    *os.File // the log, opened O_APPEND
-	size int64    // bytes in the log, header included
-	buf  []byte
+	f       *os.File   // the log, written with pwrite at size
+	version logVersion // of the log's header: new records use it
+	size    int64      // bytes in the log, header included
+	synced  int64      // the log is known durable up to this offset
+	seq     uint64     // seq of the last record in the log
+	buf     []byte
 	// dirty holds, for each live or pending file changed since the last
 	// checkpoint, the last logged operation on it: the checkpoint writes
 	// only that. txDirty lists the pending files of dirty by transaction
@@ -116,10 +117,9 @@ func (c *committer) fail(err error) {
 }
 
 // enqueue hands rec to the committer and returns the request to wait on.
-// The caller holds wmu, so records enter the queue in seq order.
+// The caller holds wmu, so records enter the queue in the order of their
+// checks; the committer numbers them as it writes them.
 func (s *Store) enqueue(rec walRecord) *walRequest {
-	s.seq++
-	rec.seq = s.seq
 	req := &walRequest{rec: rec, done: make(chan error, 1)}
 	s.c.qmu.Lock()
 	s.c.queue = append(s.c.queue, req)
@@ -145,7 +145,7 @@ func (s *Store) runCommitter() {
 			s.commitQueued()
 			if s.c.size >= checkpointBytes {
 				s.checkpointOrFail()
-			} else if s.c.size > int64(len(walHeader)) {
+			} else if s.c.size > int64(headerLen) {
 				idle.Reset(checkpointIdle)
 			}
 		case <-idle.C:
@@ -205,32 +205,17 @@ func (s *Store) commitBatch(batch []*walRequest) {
 		}
 		return
 	}
-	buf := s.c.buf[:0]
-	var live int64 // records that change the live tree
-	for _, r := range batch {
-		buf = appendRecord(buf, r.rec)
-		if r.rec.isLive() {
-			live++
-		}
-	}
-	if cap(buf) <= 1<<20 {
-		s.c.buf = buf
-	}
-	_, err := s.c.f.Write(buf)
-	if err == nil && live > 0 {
-		err = unix.Fdatasync(int(s.c.f.Fd()))
-	}
+	live, err := s.c.appendBatch(batch)
 	if err != nil {
 		// The records may or may not be on disk; none was acknowledged.
 		// Open replays whatever is whole.
-		s.c.fail(fmt.Errorf("append to write-ahead log: %w", err))
+		s.c.fail(err)
 		ferr := s.c.failure()
 		for _, r := range batch {
 			r.done <- ferr
 		}
 		return
 	}
-	s.c.size += int64(len(buf))
 	if live > 0 {
 		s.c.batches.Add(1)
 		s.c.records.Add(live)
@@ -432,15 +417,11 @@ func (s *Store) checkpoint(replay bool) error {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	if s.c.size > int64(len(walHeader)) || replay {
-		if err := s.c.f.Truncate(int64(len(walHeader))); err != nil {
-			return fmt.Errorf("checkpoint: truncate write-ahead log: %w", err)
-		}
-		if err := s.c.f.Sync(); err != nil {
-			return fmt.Errorf("checkpoint: fsync write-ahead log: %w", err)
+	if s.c.size > int64(headerLen) || replay || s.c.version != newLog {
+		if err := s.c.reset(); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	s.c.size = int64(len(walHeader))
 	clear(s.c.dirty)
 	clear(s.c.txDirty)
 	clear(s.c.dropped)

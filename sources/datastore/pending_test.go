@@ -171,9 +171,9 @@ func TestPendingTornTail(t *testing.T) {
 		{kind: opSetPending, data: MustKey(DataKey, "settings.b"), value: []byte("2")},
 	}}
 	commit := walRecord{seq: 3, tx: "t", ops: []walOp{setOp("settings.a", "2"), setOp("settings.b", "2"), {kind: opDropPending}}}
-	full := slicesConcat(appendRecord(nil, set), appendRecord(nil, set2), appendRecord(nil, commit))
-	len1 := len(appendRecord(nil, set))
-	len2 := len1 + len(appendRecord(nil, set2))
+	full := slicesConcat(encode(set), encode(set2), encode(commit))
+	len1 := len(encode(set))
+	len2 := len1 + len(encode(set2))
 	for _, tt := range []struct {
 		name        string
 		cut         int
@@ -241,10 +241,10 @@ func TestPendingNotSynced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if recs, _, err := readRecords(log[len(walHeader):]); err != nil || len(recs) != 6 {
+	if recs, _, err := readRecords(log, logV2); err != nil || len(recs) != 6 {
 		t.Errorf("log holds %d records (%v), want 6", len(recs), err)
 	}
-	if !bytes.HasPrefix(log, []byte(walHeader)) {
+	if !bytes.HasPrefix(log, []byte(newLog.header())) {
 		t.Errorf("log header = %q", log[:8])
 	}
 }

@@ -27,31 +27,36 @@ func (s *Store) Recovery() Recovery { return s.recovery }
 
 // openLog opens the write-ahead log (creating it if needed), replays its
 // records onto live/, settles the pending directories of commits that were
-// in flight, and checkpoints, leaving an empty log open for appending.
+// in flight, and checkpoints, leaving an empty log open for appending. A
+// damaged log is refused before anything is written (ErrCorrupt), so that
+// it stays as evidence.
 func (s *Store) openLog() error {
 	path := filepath.Join(s.dir, walName)
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("read write-ahead log: %w", err)
 	}
-	if len(data) < len(walHeader) && bytes.HasPrefix([]byte(walHeader), data) {
+	if len(data) < headerLen && bytes.HasPrefix([]byte(newLog.header()), data) {
 		// Missing, or torn while being created: no record can be in it.
-		if err := writeAtomic(s.dir, path, []byte(walHeader), true); err != nil {
+		if err := writeAtomic(s.dir, path, []byte(newLog.header()), true); err != nil {
 			return fmt.Errorf("create write-ahead log: %w", err)
 		}
-		data = []byte(walHeader)
+		data = []byte(newLog.header())
 	}
-	if !bytes.HasPrefix(data, []byte(walHeader)) {
-		return fmt.Errorf("open write-ahead log %q: %w: unknown header %q", path, ErrCorrupt, data[:min(len(data), len(walHeader))])
+	version, ok := parseHeader(data[:min(len(data), headerLen)])
+	if !ok {
+		return fmt.Errorf("open write-ahead log %q: %w: unknown header %q", path, ErrCorrupt, data[:min(len(data), headerLen)])
 	}
-	recs, discarded, err := readRecords(data[len(walHeader):])
+	recs, discarded, err := readRecords(data, version)
 	if err != nil {
 		return fmt.Errorf("open write-ahead log %q: %w", path, err)
 	}
-	s.c.f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	s.c.f, err = os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open write-ahead log: %w", err)
 	}
+	s.c.version = version
+	s.c.size = int64(len(data))
 	logged := map[uint64]bool{}
 	for _, r := range recs {
 		s.noteDirty(r)
@@ -68,27 +73,59 @@ func (s *Store) openLog() error {
 	return nil
 }
 
-// readRecords decodes records until the end of the log: the end of b, a
-// torn record, or a break in the sequence. A record with a good checksum
-// but malformed content is corruption, not a torn write, and is an error.
-func readRecords(b []byte) ([]walRecord, int64, error) {
+// readRecords decodes the records of the log data (header included) of
+// version v until its end: the end of data, or a damaged record (short,
+// failing its checksum, or breaking the sequence). In a version 2 log, a
+// damaged record is the torn tail of a crash unless a valid record after
+// it shows that it had been durable (see provenDurable); then, and for a
+// record with a good checksum but malformed content, it returns an error
+// matching ErrCorrupt that names the record's offset. It returns the
+// records and the number of bytes after them.
+func readRecords(data []byte, v logVersion) ([]walRecord, int64, error) {
 	var recs []walRecord
-	off := 0
-	for off < len(b) {
-		r, n, err := decodeRecord(b[off:])
-		if errors.Is(err, errShortRecord) || errors.Is(err, errBadChecksum) {
-			break
+	off := headerLen
+	for off < len(data) {
+		r, n, err := decodeRecord(data[off:], v)
+		damage := ""
+		switch {
+		case errors.Is(err, errShortRecord), errors.Is(err, errBadChecksum):
+			damage = err.Error()
+		case err != nil:
+			return nil, 0, fmt.Errorf("record at byte offset %d: %w", off, err)
+		case len(recs) > 0 && r.seq != recs[len(recs)-1].seq+1:
+			damage = fmt.Sprintf("sequence number %d after %d", r.seq, recs[len(recs)-1].seq)
+		case r.durable > uint64(off):
+			return nil, 0, fmt.Errorf("record at byte offset %d: %w: it claims the log was durable up to byte %d, past its own offset", off, ErrCorrupt, r.durable)
 		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("record at offset %d: %w", len(walHeader)+off, err)
-		}
-		if len(recs) > 0 && r.seq != recs[len(recs)-1].seq+1 {
+		if damage != "" {
+			if v >= logV2 {
+				if err := provenDurable(data, off, v, damage); err != nil {
+					return nil, 0, err
+				}
+			}
 			break
 		}
 		recs = append(recs, r)
 		off += n
 	}
-	return recs, int64(len(b) - off), nil
+	return recs, int64(len(data) - off), nil
+}
+
+// provenDurable looks for a valid record after the damaged one at off
+// that was written when the log was durable beyond off. A crash or a
+// power loss can only tear what was not yet durable, so such a record
+// proves that durable bytes were damaged later: it returns an error
+// matching ErrCorrupt. Records can start anywhere after a damaged one, so
+// every offset is tried.
+func provenDurable(data []byte, off int, v logVersion, damage string) error {
+	for at := off + 1; at+recordHeaderLen+minRecordPayload <= len(data); at++ {
+		r, _, err := decodeRecord(data[at:], v)
+		if err == nil && r.durable > uint64(off) && r.durable <= uint64(at) {
+			return fmt.Errorf("%w: the record at byte offset %d is damaged (%s), but the valid record at byte offset %d (sequence number %d) was written when the log was durable up to byte %d: the damage came after the write, it is not a torn write; the log is left as it is",
+				ErrCorrupt, off, damage, at, r.seq, r.durable)
+		}
+	}
+	return nil
 }
 
 // settleCommitDirs handles pending/.commit-<seq>-<tx> directories left by

@@ -95,7 +95,6 @@ type Store struct {
 	opMu     sync.RWMutex
 	txMu     [64]sync.Mutex
 	wmu      sync.Mutex
-	seq      uint64                     // seq of the last queued record
 	nextLive *indexedTree               // logical live values
 	nextMeta map[string]map[string]bool // logical metadata: data key -> meta key
 	metaKeys prefixCount                // parents of the data keys in nextMeta

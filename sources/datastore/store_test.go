@@ -98,7 +98,7 @@ func TestSetGetCommitOnDisk(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := os.Stat(filepath.Join(s.Dir(), walName)); err != nil || st.Size() != int64(len(walHeader)) {
+	if st, err := os.Stat(filepath.Join(s.Dir(), walName)); err != nil || st.Size() != int64(headerLen) {
 		t.Errorf("log after Close = %v, %v, want only the header", st, err)
 	}
 	raw, err = os.ReadFile(filepath.Join(s.Dir(), "live", "settings", "kubernetes", "node-labels", "my%2Elabel"))

@@ -10,14 +10,15 @@ import (
 
 // The write-ahead log (.wal in the versioned directory) is the durable copy
 // of every live write, and the only copy of every pending write, that is
-// not yet checkpointed. Format, version 1:
+// not yet checkpointed. Format, version 2:
 //
 //	file    = header record*
-//	header  = "PTRLWAL1"                       (8 bytes)
+//	header  = "PTRLWAL2"                       (8 bytes; "PTRLWAL1": version 1)
 //	record  = length:u32 crc:u32 payload       (little endian)
 //	          length = len(payload) ≤ maxRecordPayload
 //	          crc    = CRC-32C (Castagnoli) of payload
-//	payload = seq:u64 tx:str16 count:u32 op*
+//	payload = seq:u64 durable:u64 tx:str16 count:u32 op*
+//	          (version 1: seq:u64 tx:str16 count:u32 op*)
 //	op      = kind:u8 [data:str16] [meta:str16] [value:str32]
 //	          data for every kind but opDropPending,
 //	          meta for opSetMeta/opDeleteMeta,
@@ -30,11 +31,43 @@ import (
 // A commit record holds the live sets and an opDropPending of tx. Kinds 5-7
 // were added after the first release of the format; a log holding only
 // kinds 1-4 reads the same as before, and an older reader refuses the new
-// kinds as corrupt rather than ignoring them. Records follow each
-// other with consecutive seq numbers. The log ends at the first record
-// that is short, fails its checksum or breaks the sequence: that record and
-// everything after it were never acknowledged (see docs/datastore.md).
-const walHeader = "PTRLWAL1"
+// kinds as corrupt rather than ignoring them. Records follow each other
+// with consecutive seq numbers.
+//
+// durable (version 2) is the file offset up to which the log was known to
+// be on stable storage (fdatasynced) when the record was written; it is
+// never more than the record's own offset. It tells a torn tail from
+// damage: the log ends at the first record that is short, fails its
+// checksum or breaks the sequence, unless a valid record after it claims
+// durability beyond that record's offset, which a crash cannot produce
+// (see docs/datastore.md); that is ErrCorrupt. Version 1 logs, written by
+// older versions, end at the first such record, as they always did.
+type logVersion uint8
+
+const (
+	logV1 logVersion = 1
+	logV2 logVersion = 2
+	// newLog is the version of every log this package creates.
+	newLog = logV2
+)
+
+const headerPrefix = "PTRLWAL"
+
+// header returns the file header of a log of version v.
+func (v logVersion) header() string { return headerPrefix + string('0'+rune(v)) }
+
+// headerLen is the length of every version's header.
+const headerLen = len(headerPrefix) + 1
+
+// parseHeader returns the version of a log whose header is h.
+func parseHeader(h []byte) (logVersion, bool) {
+	for _, v := range []logVersion{logV1, logV2} {
+		if string(h) == v.header() {
+			return v, true
+		}
+	}
+	return 0, false
+}
 
 const (
 	walName          = ".wal"
@@ -79,9 +112,10 @@ type walOp struct {
 // write, or a pending write (SetMany or Delete into a transaction, or
 // DeleteTransaction).
 type walRecord struct {
-	seq uint64
-	tx  string
-	ops []walOp
+	seq     uint64
+	durable uint64 // version 2: the log was durable up to this offset
+	tx      string
+	ops     []walOp
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -93,11 +127,14 @@ var (
 	errBadChecksum = errors.New("record checksum mismatch")
 )
 
-// appendRecord appends the encoded record to b.
-func appendRecord(b []byte, r walRecord) []byte {
+// appendRecord appends r encoded in version v to b.
+func appendRecord(b []byte, r walRecord, v logVersion) []byte {
 	start := len(b)
 	b = append(b, make([]byte, recordHeaderLen)...)
 	b = binary.LittleEndian.AppendUint64(b, r.seq)
+	if v >= logV2 {
+		b = binary.LittleEndian.AppendUint64(b, r.durable)
+	}
 	b = appendStr16(b, r.tx)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.ops)))
 	for _, op := range r.ops {
@@ -134,7 +171,7 @@ func appendStr16(b []byte, s string) []byte {
 // transaction names are far below the limits; values are not bounded by
 // the key rules, so a huge commit is refused here rather than logged.
 func checkRecord(r walRecord) error {
-	size := 8 + 2 + len(r.tx) + 4
+	size := 8 + 8 + 2 + len(r.tx) + 4
 	for _, op := range r.ops {
 		size += 1 + 2 + len(op.data.name) + 2 + len(op.meta.name) + 4 + len(op.value)
 	}
@@ -144,11 +181,12 @@ func checkRecord(r walRecord) error {
 	return nil
 }
 
-// decodeRecord decodes the record at the start of b and returns it with its
-// encoded length. It returns errShortRecord when b ends inside the record,
-// errBadChecksum when the payload does not match its checksum, and an error
-// matching ErrCorrupt when a checksummed payload is malformed.
-func decodeRecord(b []byte) (walRecord, int, error) {
+// decodeRecord decodes the record of version v at the start of b and
+// returns it with its encoded length. It returns errShortRecord when b
+// ends inside the record, errBadChecksum when the payload does not match
+// its checksum, and an error matching ErrCorrupt when a checksummed
+// payload is malformed.
+func decodeRecord(b []byte, v logVersion) (walRecord, int, error) {
 	if len(b) < recordHeaderLen {
 		return walRecord{}, 0, errShortRecord
 	}
@@ -166,7 +204,7 @@ func decodeRecord(b []byte) (walRecord, int, error) {
 	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
 		return walRecord{}, 0, errBadChecksum
 	}
-	r, err := decodePayload(payload)
+	r, err := decodePayload(payload, v)
 	if err != nil {
 		return walRecord{}, 0, fmt.Errorf("decode log record: %w: %w", ErrCorrupt, err)
 	}
@@ -222,9 +260,13 @@ func (p *payloadReader) u64() uint64 {
 
 func (p *payloadReader) str16() string { return string(p.take(p.u16())) }
 
-func decodePayload(b []byte) (walRecord, error) {
+func decodePayload(b []byte, v logVersion) (walRecord, error) {
 	p := &payloadReader{b: b}
-	r := walRecord{seq: p.u64(), tx: p.str16()}
+	r := walRecord{seq: p.u64()}
+	if v >= logV2 {
+		r.durable = p.u64()
+	}
+	r.tx = p.str16()
 	count := p.u32()
 	if p.err != nil {
 		return walRecord{}, p.err

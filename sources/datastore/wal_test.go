@@ -16,51 +16,64 @@ func setOp(key, value string) walOp {
 	return walOp{kind: opSetData, data: MustKey(DataKey, key), value: []byte(value)}
 }
 
-func sampleRecords() []walRecord {
-	return []walRecord{
-		{seq: 1, tx: "t", ops: []walOp{setOp("settings.a", "1"), setOp("settings.b.c", `"x"`)}},
-		{seq: 2, ops: []walOp{{kind: opDeleteData, data: MustKey(DataKey, "settings.a")}}},
+// sampleRecords returns records of every kind, as version v encodes them
+// (version 1 has no durable offset).
+func sampleRecords(v logVersion) []walRecord {
+	recs := []walRecord{
+		{seq: 1, durable: 8, tx: "t", ops: []walOp{setOp("settings.a", "1"), setOp("settings.b.c", `"x"`)}},
+		{seq: 2, durable: 1 << 20, ops: []walOp{{kind: opDeleteData, data: MustKey(DataKey, "settings.a")}}},
 		{seq: 3, ops: []walOp{{kind: opSetMeta, data: MustKey(DataKey, `settings."dotted.name"`), meta: MustKey(MetaKey, "affected-services"), value: []byte(`["a","b"]`)}}},
-		{seq: 1 << 40, tx: "tx with spaces", ops: []walOp{{kind: opDeleteMeta, data: MustKey(DataKey, "settings.n"), meta: MustKey(MetaKey, "m")}}},
-		{seq: 5, tx: "p", ops: []walOp{{kind: opSetPending, data: MustKey(DataKey, "settings.a.b"), value: []byte(`[1,"x"]`)}, {kind: opDeletePending, data: MustKey(DataKey, "settings.c")}}},
+		{seq: 1 << 40, durable: 1 << 40, tx: "tx with spaces", ops: []walOp{{kind: opDeleteMeta, data: MustKey(DataKey, "settings.n"), meta: MustKey(MetaKey, "m")}}},
+		{seq: 5, durable: 300, tx: "p", ops: []walOp{{kind: opSetPending, data: MustKey(DataKey, "settings.a.b"), value: []byte(`[1,"x"]`)}, {kind: opDeletePending, data: MustKey(DataKey, "settings.c")}}},
 		{seq: 6, tx: "p", ops: []walOp{{kind: opDropPending}}},
-		{seq: 7, tx: "p", ops: []walOp{setOp("settings.a.b", "2"), {kind: opDropPending}}},
+		{seq: 7, durable: 9, tx: "p", ops: []walOp{setOp("settings.a.b", "2"), {kind: opDropPending}}},
 	}
+	if v < logV2 {
+		for i := range recs {
+			recs[i].durable = 0
+		}
+	}
+	return recs
 }
 
 func TestRecordRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, r := range sampleRecords() {
-		t.Run(fmt.Sprint(r.seq), func(t *testing.T) {
-			t.Parallel()
-			b := appendRecord(nil, r)
-			got, n, err := decodeRecord(append(b, 0xff))
-			if err != nil || n != len(b) {
-				t.Fatalf("decodeRecord = %d, %v, want %d, nil", n, err, len(b))
-			}
-			if !reflect.DeepEqual(got, r) {
-				t.Errorf("decodeRecord = %+v, want %+v", got, r)
-			}
-			for cut := range len(b) {
-				if _, _, err := decodeRecord(b[:cut]); !errors.Is(err, errShortRecord) {
-					t.Fatalf("decodeRecord(first %d of %d bytes) = %v, want errShortRecord", cut, len(b), err)
+	for _, v := range []logVersion{logV1, logV2} {
+		for _, r := range sampleRecords(v) {
+			t.Run(fmt.Sprintf("v%d/%d", v, r.seq), func(t *testing.T) {
+				t.Parallel()
+				b := appendRecord(nil, r, v)
+				got, n, err := decodeRecord(append(b, 0xff), v)
+				if err != nil || n != len(b) {
+					t.Fatalf("decodeRecord = %d, %v, want %d, nil", n, err, len(b))
 				}
-			}
-			flipped := bytes.Clone(b)
-			flipped[len(b)-1] ^= 1
-			if _, _, err := decodeRecord(flipped); !errors.Is(err, errBadChecksum) {
-				t.Errorf("decodeRecord(flipped last byte) = %v, want errBadChecksum", err)
-			}
-		})
+				if !reflect.DeepEqual(got, r) {
+					t.Errorf("decodeRecord = %+v, want %+v", got, r)
+				}
+				for cut := range len(b) {
+					if _, _, err := decodeRecord(b[:cut], v); !errors.Is(err, errShortRecord) {
+						t.Fatalf("decodeRecord(first %d of %d bytes) = %v, want errShortRecord", cut, len(b), err)
+					}
+				}
+				flipped := bytes.Clone(b)
+				flipped[len(b)-1] ^= 1
+				if _, _, err := decodeRecord(flipped, v); !errors.Is(err, errBadChecksum) {
+					t.Errorf("decodeRecord(flipped last byte) = %v, want errBadChecksum", err)
+				}
+			})
+		}
 	}
 }
 
-// FuzzDecodeRecord checks that the decoder never panics, and that whatever
-// it accepts re-encodes to the same bytes (the format has one encoding).
+// FuzzDecodeRecord checks that the decoder of either version never panics,
+// and that whatever it accepts re-encodes to the same bytes (the format
+// has one encoding).
 func FuzzDecodeRecord(f *testing.F) {
-	for _, r := range sampleRecords() {
-		f.Add(appendRecord(nil, r))
-		f.Add(appendRecord(nil, r)[recordHeaderLen:])
+	for _, v := range []logVersion{logV1, logV2} {
+		for _, r := range sampleRecords(v) {
+			f.Add(appendRecord(nil, r, v))
+			f.Add(appendRecord(nil, r, v)[recordHeaderLen:])
+		}
 	}
 	f.Add([]byte{})
 	f.Add(make([]byte, 16))
@@ -68,12 +81,14 @@ func FuzzDecodeRecord(f *testing.F) {
 		// As found, and framed with a valid checksum so that mutations
 		// reach the payload decoder.
 		for _, in := range [][]byte{b, appendRecordRaw(b)} {
-			r, n, err := decodeRecord(in)
-			if err != nil {
-				continue
-			}
-			if again := appendRecord(nil, r); !bytes.Equal(again, in[:n]) {
-				t.Fatalf("re-encoded record differs:\n got %x\nwant %x", again, in[:n])
+			for _, v := range []logVersion{logV1, logV2} {
+				r, n, err := decodeRecord(in, v)
+				if err != nil {
+					continue
+				}
+				if again := appendRecord(nil, r, v); !bytes.Equal(again, in[:n]) {
+					t.Fatalf("re-encoded version %d record differs:\n got %x\nwant %x", v, again, in[:n])
+				}
 			}
 		}
 	})
@@ -138,10 +153,10 @@ func TestReplayTornTail(t *testing.T) {
 	t.Parallel()
 	good := walRecord{seq: 7, tx: "t", ops: []walOp{setOp("settings.a", "1"), setOp("settings.b.c", "2")}}
 	next := walRecord{seq: 8, ops: []walOp{setOp("settings.a", "99"), setOp("settings.z", "99")}}
-	nextBytes := appendRecord(nil, next)
+	nextBytes := encode(next)
 	flipped := bytes.Clone(nextBytes)
 	flipped[len(flipped)-3] ^= 0x40
-	outOfSeq := appendRecord(nil, walRecord{seq: 3, ops: next.ops})
+	outOfSeq := encode(walRecord{seq: 3, ops: next.ops})
 	for _, tt := range []struct {
 		name string
 		tail []byte
@@ -155,13 +170,13 @@ func TestReplayTornTail(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cur, dir := crashState(t, nil)
-			appendLog(t, dir, append(appendRecord(nil, good), tt.tail...))
+			appendLog(t, dir, append(encode(good), tt.tail...))
 			s := openT(t, cur)
 			wantLive(t, s, map[string]string{"settings.a": "1", "settings.b.c": "2"})
 			if got := s.Recovery(); got.Records != 1 || got.DiscardedBytes != int64(len(tt.tail)) {
 				t.Errorf("Recovery() = %+v, want 1 record, %d discarded bytes", got, len(tt.tail))
 			}
-			if st, err := os.Stat(filepath.Join(dir, walName)); err != nil || st.Size() != int64(len(walHeader)) {
+			if st, err := os.Stat(filepath.Join(dir, walName)); err != nil || st.Size() != int64(headerLen) {
 				t.Errorf("log after Open = %v, %v, want only the header", st, err)
 			}
 		})
@@ -176,7 +191,7 @@ func TestReplayPartlyApplied(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, "pending", "t"), filepath.Join(dir, "pending", commitDirName(1, "t"))); err != nil {
 		t.Fatal(err)
 	}
-	appendLog(t, dir, appendRecord(nil, walRecord{seq: 1, tx: "t", ops: []walOp{setOp("settings.a", "1"), setOp("settings.b.c", "2")}}))
+	appendLog(t, dir, encode(walRecord{seq: 1, tx: "t", ops: []walOp{setOp("settings.a", "1"), setOp("settings.b.c", "2")}}))
 	if err := os.MkdirAll(filepath.Join(dir, "live", "settings"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -227,11 +242,11 @@ func TestReplayOverLaterState(t *testing.T) {
 	t.Parallel()
 	cur, dir := crashState(t, nil)
 	appendLog(t, dir, slicesConcat(
-		appendRecord(nil, walRecord{seq: 1, ops: []walOp{setOp("settings.x", "1")}}),
-		appendRecord(nil, walRecord{seq: 2, ops: []walOp{{kind: opDeleteData, data: MustKey(DataKey, "settings.x")}}}),
-		appendRecord(nil, walRecord{seq: 3, ops: []walOp{setOp("settings.x.y", "3")}}),
-		appendRecord(nil, walRecord{seq: 4, ops: []walOp{{kind: opDeleteData, data: MustKey(DataKey, "settings.q.r")}}}),
-		appendRecord(nil, walRecord{seq: 5, ops: []walOp{setOp("settings.q", "5")}}),
+		encode(walRecord{seq: 1, ops: []walOp{setOp("settings.x", "1")}}),
+		encode(walRecord{seq: 2, ops: []walOp{{kind: opDeleteData, data: MustKey(DataKey, "settings.x")}}}),
+		encode(walRecord{seq: 3, ops: []walOp{setOp("settings.x.y", "3")}}),
+		encode(walRecord{seq: 4, ops: []walOp{{kind: opDeleteData, data: MustKey(DataKey, "settings.q.r")}}}),
+		encode(walRecord{seq: 5, ops: []walOp{setOp("settings.q", "5")}}),
 	))
 	// The state after all five records, as the kernel may have written it.
 	for path, v := range map[string]string{"settings/x/y": "3", "settings/q": "5"} {
@@ -264,7 +279,7 @@ func TestOpenBadLog(t *testing.T) {
 			cur, dir := crashState(t, nil)
 			log := tt.log
 			if tt.name != "foreign header" {
-				log = append([]byte(walHeader), log...)
+				log = append([]byte(newLog.header()), log...)
 			}
 			if err := os.WriteFile(filepath.Join(dir, walName), log, 0o644); err != nil {
 				t.Fatal(err)
@@ -276,6 +291,9 @@ func TestOpenBadLog(t *testing.T) {
 		})
 	}
 }
+
+// encode encodes r as a record of a version 2 log.
+func encode(r walRecord) []byte { return appendRecord(nil, r, logV2) }
 
 // appendRecordRaw frames payload with a correct length and checksum.
 func appendRecordRaw(payload []byte) []byte {
