@@ -29,21 +29,26 @@ func (s *Store) Commit(ctx context.Context, tx string) ([]Key, error) {
 	defer s.opMu.RUnlock()
 	l := s.txLock(tx)
 	l.Lock()
+	defer l.Unlock()
 	req, keys, err := s.prepareCommit(ctx, tx)
-	l.Unlock()
 	if err != nil || req == nil {
 		return nil, err
 	}
 	if err := <-req.done; err != nil {
+		// Refused (ErrNoSpace) or failed: the transaction stays.
 		return nil, fmt.Errorf("commit transaction %q: %w", tx, err)
 	}
+	s.mu.Lock()
+	delete(s.pending, tx)
+	s.mu.Unlock()
 	return keys, nil
 }
 
 // prepareCommit checks the commit of tx, queues its record and updates
-// the logical state; the transaction leaves memory at once, so writes to
-// the same name after this start a new one. The caller holds opMu and
-// tx's stripe.
+// the logical state. The transaction leaves memory once the record is
+// durable; writes to the same name wait for that (they need the stripe)
+// and then start a new transaction. The caller holds opMu and tx's
+// stripe.
 func (s *Store) prepareCommit(ctx context.Context, tx string) (*walRequest, []Key, error) {
 	if err := s.checkWrite(ctx, Pending(tx)); err != nil {
 		return nil, nil, err
@@ -75,9 +80,6 @@ func (s *Store) prepareCommit(ctx context.Context, tx string) (*walRequest, []Ke
 	if err := checkRecord(rec); err != nil {
 		return nil, nil, fmt.Errorf("commit transaction %q: %w", tx, err)
 	}
-	s.mu.Lock()
-	delete(s.pending, tx)
-	s.mu.Unlock()
 	s.applyLogical(rec.ops)
 	return s.enqueue(rec), keys, nil
 }

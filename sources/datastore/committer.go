@@ -89,6 +89,15 @@ type committer struct {
 	// parked lists the parked pending directories settled by Open.
 	parked   []*parkedDir
 	closeErr error // checkpoint error at Close
+	// deferred is the error of the last checkpoint when it ran out of
+	// space (nil otherwise); it is retried from retryAt on.
+	deferred error
+	retryAt  time.Time
+	// allocated: the log file has blocks allocated up to here (fallocate
+	// with FALLOC_FL_KEEP_SIZE), logReserve of them beyond what ordinary
+	// records may use. noPrealloc: the file system cannot do that.
+	allocated  int64
+	noPrealloc bool
 }
 
 func newCommitter() *committer {
@@ -137,41 +146,66 @@ func (s *Store) enqueue(rec walRecord) *walRequest {
 func (s *Store) runCommitter() {
 	defer close(s.c.done)
 	idle := time.NewTimer(checkpointIdle)
-	idle.Stop()
+	if s.c.deferred == nil {
+		idle.Stop()
+	}
 	defer idle.Stop()
 	for {
 		select {
 		case <-s.c.wake:
 			s.commitQueued()
-			if s.c.size >= checkpointBytes {
-				s.checkpointOrFail()
-			} else if s.c.size > int64(headerLen) {
+			if s.c.size >= checkpointBytes || s.c.deferred != nil {
+				s.checkpointOrFail(false)
+			}
+			if s.c.size > int64(headerLen) {
 				idle.Reset(checkpointIdle)
 			}
 		case <-idle.C:
-			s.checkpointOrFail()
+			s.checkpointOrFail(false)
+			if s.c.deferred != nil {
+				idle.Reset(checkpointIdle)
+			}
 		case reply := <-s.c.flush:
 			s.commitQueued()
-			s.checkpointOrFail()
-			reply <- s.c.failure()
+			reply <- s.checkpointOrFail(true)
 		case <-s.c.stop:
 			// Close stopped new writers first, so this drains the rest.
 			s.commitQueued()
 			if s.c.failure() == nil {
-				s.c.closeErr = s.checkpoint(false)
+				s.c.closeErr = s.checkpoint(s.c.deferred != nil)
 			}
 			return
 		}
 	}
 }
 
-func (s *Store) checkpointOrFail() {
-	if s.c.failure() != nil {
-		return
+// checkpointOrFail checkpoints, unless the store failed or (without now)
+// a checkpoint that ran out of space is waiting for its retry time. A
+// checkpoint that runs out of space is deferred: the log keeps every
+// change, memory serves reads, and it is retried after checkpointIdle.
+// Any other failure breaks the store. It returns the checkpoint's error.
+func (s *Store) checkpointOrFail(now bool) error {
+	if err := s.c.failure(); err != nil {
+		return err
 	}
-	if err := s.checkpoint(false); err != nil {
+	if !now && s.c.deferred != nil && time.Now().Before(s.c.retryAt) {
+		return nil
+	}
+	// After a failed attempt the files may show any mix of the old and
+	// the new state, as after a crash: write them as replay does.
+	err := s.checkpoint(s.c.deferred != nil)
+	switch {
+	case err == nil:
+		s.c.deferred = nil
+	case isNoSpace(err):
+		err = fmt.Errorf("%w: %w", ErrNoSpace, err)
+		s.c.deferred = err
+		s.c.retryAt = time.Now().Add(checkpointIdle)
+	default:
 		s.c.fail(err)
+		err = s.c.failure()
 	}
+	return err
 }
 
 // commitQueued commits batches until the queue is empty.
@@ -198,6 +232,10 @@ func (s *Store) commitQueued() {
 // survives a crash of the process (the page cache keeps it) and becomes
 // durable with the next fdatasync of the log, or the next checkpoint. The
 // pending writers update their transaction in memory themselves.
+//
+// When the file system is full, the records that only delete pending
+// data are written into the log's reserve and the others are refused
+// with ErrNoSpace (see refuse); the store goes on.
 func (s *Store) commitBatch(batch []*walRequest) {
 	if err := s.c.failure(); err != nil {
 		for _, r := range batch {
@@ -205,7 +243,7 @@ func (s *Store) commitBatch(batch []*walRequest) {
 		}
 		return
 	}
-	live, err := s.c.appendBatch(batch)
+	written, refused, noSpace, err := s.c.writeBatch(batch)
 	if err != nil {
 		// The records may or may not be on disk; none was acknowledged.
 		// Open replays whatever is whole.
@@ -216,19 +254,62 @@ func (s *Store) commitBatch(batch []*walRequest) {
 		}
 		return
 	}
+	var live int64
+	for _, r := range written {
+		if r.rec.isLive() {
+			live++
+		}
+	}
 	if live > 0 {
 		s.c.batches.Add(1)
 		s.c.records.Add(live)
 		s.mu.Lock()
-		for _, r := range batch {
+		for _, r := range written {
 			s.applyMemory(r.rec)
 		}
 		s.liveVersion.Add(1)
 		s.mu.Unlock()
 	}
-	for _, r := range batch {
+	for _, r := range written {
 		s.noteDirty(r.rec)
 		r.done <- nil
+	}
+	if len(refused) > 0 {
+		s.refuse(refused, noSpace)
+	}
+}
+
+// refuse answers the requests of refused records with err. A live record
+// changed the logical state when it was queued, and the writers queued
+// after it were checked against that state; so when one is refused, so is
+// every live record still queued, and the logical state is set back to
+// the visible one, which is then exactly what the log holds. Pending
+// records change their transaction only once written, and stay queued.
+func (s *Store) refuse(refused []*walRequest, err error) {
+	live := false
+	for _, r := range refused {
+		live = live || r.rec.isLive()
+	}
+	if live {
+		s.wmu.Lock() // no writer can queue: the queue is stable
+		s.c.qmu.Lock()
+		var kept []*walRequest
+		for _, r := range s.c.queue {
+			if r.rec.isLive() {
+				refused = append(refused, r)
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		s.c.queue = kept
+		s.c.qmu.Unlock()
+		s.mu.RLock()
+		s.resetLogical()
+		s.mu.RUnlock()
+		s.wmu.Unlock()
+	}
+	for _, r := range refused {
+		r.done <- err
 	}
 }
 
@@ -296,6 +377,32 @@ func (s *Store) applyMemory(rec walRecord) {
 			if len(s.meta[op.data.name]) == 0 {
 				delete(s.meta, op.data.name)
 			}
+		}
+	}
+}
+
+// applyPending applies rec's pending operations to the pending trees, as
+// their writers do once a record is logged. Open uses it for records it
+// could not checkpoint.
+func (s *Store) applyPending(rec walRecord) {
+	for _, op := range rec.ops {
+		t := s.pending[rec.tx]
+		switch op.kind {
+		case opSetPending:
+			if t == nil {
+				t = newIndexedTree(nil)
+				s.pending[rec.tx] = t
+			}
+			t.set(KeyValue{Key: op.data, Value: op.value})
+		case opDeletePending:
+			if t != nil {
+				t.delete(op.data.name)
+				if len(t.values) == 0 {
+					delete(s.pending, rec.tx)
+				}
+			}
+		case opDropPending:
+			delete(s.pending, rec.tx)
 		}
 	}
 }

@@ -4,50 +4,184 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
+const (
+	// logReserve is the log space kept allocated beyond what ordinary
+	// records may use. Only records that delete pending data may write
+	// into it, so that transactions can be deleted on a full file system
+	// (a deletion is ~40 bytes plus the transaction's name).
+	logReserve = 64 << 10
+	// allocStep: ordinary records allocate this much ahead, so that most
+	// batches need no fallocate.
+	allocStep = 64 << 10
+)
+
+// isNoSpace reports whether err says the file system is full.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// deletesOnly reports whether r only deletes pending data (values of a
+// transaction, or a transaction): such records may use the log's reserve.
+func (r walRecord) deletesOnly() bool {
+	for _, op := range r.ops {
+		if op.kind != opDeletePending && op.kind != opDropPending {
+			return false
+		}
+	}
+	return true
+}
+
+// writeBatch appends the batch to the log. When the file system is full
+// it writes only the records that delete pending data, into the reserve,
+// and refuses the others, returning the error (matching ErrNoSpace) to
+// answer them with. Any other error is fatal: err.
+func (c *committer) writeBatch(batch []*walRequest) (written, refused []*walRequest, noSpace, err error) {
+	err = c.appendBatch(batch, false)
+	if err == nil {
+		return batch, nil, nil, nil
+	}
+	if !errors.Is(err, ErrNoSpace) {
+		return nil, nil, nil, err
+	}
+	noSpace = err
+	for _, r := range batch {
+		if r.rec.deletesOnly() {
+			written = append(written, r)
+		} else {
+			refused = append(refused, r)
+		}
+	}
+	if len(written) == 0 {
+		return nil, refused, noSpace, nil
+	}
+	if err := c.appendBatch(written, true); err != nil {
+		if !errors.Is(err, ErrNoSpace) {
+			return nil, nil, nil, err
+		}
+		return nil, batch, err, nil
+	}
+	return written, refused, noSpace, nil
+}
+
 // appendBatch numbers the records of reqs, writes them at the end of the
 // log with one pwrite and, if one of them changes the live tree, makes
 // them durable with one fdatasync. Each record carries how far the log was
-// durable before the batch. It returns the number of live records.
-func (c *committer) appendBatch(reqs []*walRequest) (int64, error) {
+// durable before the batch. The space is allocated first, keeping
+// logReserve free unless useReserve is set; a file system too full for it
+// is an error matching ErrNoSpace, and so is a write that fails for want
+// of space, whose partly written bytes are cut off again.
+func (c *committer) appendBatch(reqs []*walRequest, useReserve bool) error {
 	buf := c.buf[:0]
-	var live int64
+	live := false
 	seq := c.seq
 	for _, r := range reqs {
 		seq++
 		r.rec.seq = seq
 		r.rec.durable = uint64(c.synced)
 		buf = appendRecord(buf, r.rec, c.version)
-		if r.rec.isLive() {
-			live++
-		}
+		live = live || r.rec.isLive()
 	}
 	if cap(buf) <= 1<<20 {
 		c.buf = buf
 	}
-	if _, err := c.f.WriteAt(buf, c.size); err != nil {
-		return 0, fmt.Errorf("append to write-ahead log: %w", pathless(err))
+	if err := c.ensureSpace(len(buf), useReserve); err != nil {
+		return err
 	}
-	if live > 0 {
+	if _, err := c.f.WriteAt(buf, c.size); err != nil {
+		err = fmt.Errorf("append to write-ahead log: %w", pathless(err))
+		if terr := c.dropTail(); terr != nil {
+			return fmt.Errorf("%w; then %v", err, terr) // fatal, whatever the cause
+		}
+		if isNoSpace(err) {
+			return fmt.Errorf("%w: %w", ErrNoSpace, err)
+		}
+		return err
+	}
+	if live {
 		if err := unix.Fdatasync(int(c.f.Fd())); err != nil {
-			return 0, fmt.Errorf("fdatasync write-ahead log: %w", err)
+			return fmt.Errorf("fdatasync write-ahead log: %w", err)
 		}
 	}
 	c.size += int64(len(buf))
 	c.seq = seq
-	if live > 0 {
+	if live {
 		c.synced = c.size
 	}
-	return live, nil
+	return nil
+}
+
+// ensureSpace makes sure that n more bytes of log, plus the reserve unless
+// useReserve is set, have blocks allocated, so that the write cannot fail
+// for want of space.
+func (c *committer) ensureSpace(n int, useReserve bool) error {
+	end := c.size + int64(n)
+	if !useReserve {
+		end += logReserve
+	}
+	if c.noPrealloc || end <= c.allocated {
+		return nil
+	}
+	if !useReserve {
+		// Ahead, if there is room.
+		if err := c.allocate(end + allocStep); err == nil || !errors.Is(err, ErrNoSpace) {
+			return err
+		}
+	}
+	return c.allocate(end)
+}
+
+// allocate allocates the log's blocks up to end without changing its size.
+func (c *committer) allocate(end int64) error {
+	for {
+		err := unix.Fallocate(int(c.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, c.allocated, end-c.allocated)
+		switch {
+		case err == nil:
+			c.allocated = end
+			return nil
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EOPNOTSUPP):
+			c.noPrealloc = true // no reserve: deletions may fail too
+			return nil
+		case isNoSpace(err):
+			return fmt.Errorf("%w: the write-ahead log needs %d more bytes: %w", ErrNoSpace, end-c.allocated, err)
+		}
+		return fmt.Errorf("allocate write-ahead log space: %w", err)
+	}
+}
+
+// dropTail cuts the log back to its last whole record after a failed
+// write, so that the next record follows it, and fsyncs that: a crash
+// later must not find the torn bytes. Truncation frees the allocated
+// blocks past the end too; the reserve is taken again if there is room.
+func (c *committer) dropTail() error {
+	if err := c.f.Truncate(c.size); err != nil {
+		return fmt.Errorf("truncate write-ahead log: %w", pathless(err))
+	}
+	if err := c.f.Sync(); err != nil {
+		return fmt.Errorf("fsync write-ahead log: %w", pathless(err))
+	}
+	c.synced = c.size
+	c.allocated = c.size
+	c.reserve()
+	return nil
+}
+
+// reserve allocates the reserve (and a step ahead) past the end of the
+// log if there is room; if not, the next write tries again.
+func (c *committer) reserve() {
+	_ = c.ensureSpace(0, false)
 }
 
 // reset empties the log after a checkpoint: truncate it to its header and
 // fsync it. A log of an older version gets the current header, written
 // only once the truncation is durable, so that no crash can leave a new
-// header in front of old records.
+// header in front of old records. The reserve is taken again.
 func (c *committer) reset() error {
 	if err := c.f.Truncate(int64(headerLen)); err != nil {
 		return fmt.Errorf("truncate write-ahead log: %w", pathless(err))
@@ -66,6 +200,25 @@ func (c *committer) reset() error {
 	}
 	c.size = int64(headerLen)
 	c.synced = c.size
+	c.allocated = c.size
+	c.reserve()
+	return nil
+}
+
+// keep makes the replayed log the log to append to, when Open could not
+// checkpoint it: the bytes after its last whole record (end) are cut off,
+// so that new records follow it, and the rest is made durable.
+func (c *committer) keep(end int64, last uint64) error {
+	if c.size > end {
+		if err := c.f.Truncate(end); err != nil {
+			return fmt.Errorf("truncate the torn tail of the write-ahead log: %w", err)
+		}
+	}
+	if err := c.f.Sync(); err != nil {
+		return fmt.Errorf("fsync write-ahead log: %w", err)
+	}
+	c.size, c.synced, c.allocated, c.seq = end, end, end, last
+	c.reserve()
 	return nil
 }
 

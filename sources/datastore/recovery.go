@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Recovery describes what Open found in the write-ahead log.
@@ -20,6 +21,10 @@ type Recovery struct {
 	// RestoredTransactions lists transactions whose commit never reached
 	// the log; their pending values were put back.
 	RestoredTransactions []string
+	// CheckpointErr (matching ErrNoSpace) says that the replayed records
+	// could not be written into live/ and pending/ for want of space. The
+	// store serves them from memory, keeps the log, and retries.
+	CheckpointErr error
 }
 
 // Recovery reports what Open replayed from the write-ahead log.
@@ -30,30 +35,36 @@ func (s *Store) Recovery() Recovery { return s.recovery }
 // in flight, and checkpoints, leaving an empty log open for appending. A
 // damaged log is refused before anything is written (ErrCorrupt), so that
 // it stays as evidence.
-func (s *Store) openLog() error {
+//
+// When the file system is too full for the checkpoint, the log stays as
+// it is (its torn tail cut off) and open for appending, and openLog
+// returns its records for Open to apply in memory over the files, which
+// hold the state of the last checkpoint or, where the failed one got
+// further, of a later record; the checkpoint is retried later.
+func (s *Store) openLog() ([]walRecord, error) {
 	path := filepath.Join(s.dir, walName)
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read write-ahead log: %w", err)
+		return nil, fmt.Errorf("read write-ahead log: %w", err)
 	}
 	if len(data) < headerLen && bytes.HasPrefix([]byte(newLog.header()), data) {
 		// Missing, or torn while being created: no record can be in it.
 		if err := writeAtomic(s.dir, path, []byte(newLog.header()), true); err != nil {
-			return fmt.Errorf("create write-ahead log: %w", err)
+			return nil, fmt.Errorf("create write-ahead log: %w", err)
 		}
 		data = []byte(newLog.header())
 	}
 	version, ok := parseHeader(data[:min(len(data), headerLen)])
 	if !ok {
-		return fmt.Errorf("open write-ahead log %q: %w: unknown header %q", path, ErrCorrupt, data[:min(len(data), headerLen)])
+		return nil, fmt.Errorf("open write-ahead log %q: %w: unknown header %q", path, ErrCorrupt, data[:min(len(data), headerLen)])
 	}
 	recs, discarded, err := readRecords(data, version)
 	if err != nil {
-		return fmt.Errorf("open write-ahead log %q: %w", path, err)
+		return nil, fmt.Errorf("open write-ahead log %q: %w", path, err)
 	}
 	s.c.f, err = os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("open write-ahead log: %w", err)
+		return nil, fmt.Errorf("open write-ahead log: %w", err)
 	}
 	s.c.version = version
 	s.c.size = int64(len(data))
@@ -64,13 +75,27 @@ func (s *Store) openLog() error {
 	}
 	restored, err := s.settleCommitDirs(logged)
 	if err != nil {
-		return err
-	}
-	if err := s.checkpoint(true); err != nil {
-		return fmt.Errorf("replay write-ahead log: %w", err)
+		return nil, err
 	}
 	s.recovery = Recovery{Records: len(recs), DiscardedBytes: discarded, RestoredTransactions: restored}
-	return nil
+	err = s.checkpoint(true)
+	if err == nil {
+		return nil, nil
+	}
+	if !isNoSpace(err) {
+		return nil, fmt.Errorf("replay write-ahead log: %w", err)
+	}
+	var last uint64
+	if len(recs) > 0 {
+		last = recs[len(recs)-1].seq
+	}
+	if kerr := s.c.keep(int64(len(data))-discarded, last); kerr != nil {
+		return nil, fmt.Errorf("replay write-ahead log: %w; then %w", err, kerr)
+	}
+	s.c.deferred = fmt.Errorf("%w: replay write-ahead log: %w", ErrNoSpace, err)
+	s.c.retryAt = time.Now().Add(checkpointIdle)
+	s.recovery.CheckpointErr = s.c.deferred
+	return recs, nil
 }
 
 // readRecords decodes the records of the log data (header included) of

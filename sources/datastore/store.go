@@ -34,6 +34,10 @@ var (
 	// ErrFailed: a write to the write-ahead log or the live tree failed;
 	// the store refuses further writes until it is reopened.
 	ErrFailed = errors.New("datastore write failed")
+	// ErrNoSpace: the file system is full. The write was refused and
+	// nothing changed; the store goes on (reads, deleting transactions,
+	// and writes once there is space again).
+	ErrNoSpace = errors.New("datastore out of space")
 )
 
 const (
@@ -203,11 +207,20 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	s := &Store{dir: dir, lock: lock, c: newCommitter(), meta: map[string]map[string][]byte{}, pending: map[string]*indexedTree{}}
 	err = s.tightenTop()
+	var replayed []walRecord
 	if err == nil {
-		err = s.openLog()
+		replayed, err = s.openLog()
 	}
 	if err == nil {
 		err = s.load()
+	}
+	if err == nil {
+		// The checkpoint could not write the files: memory gets the
+		// log's changes on top of them.
+		for _, r := range replayed {
+			s.applyMemory(r)
+			s.applyPending(r)
+		}
 	}
 	if err != nil {
 		if s.c.f != nil {
