@@ -142,6 +142,9 @@ func run(ctx context.Context, o Options, log *slog.Logger, stderr io.Writer) err
 		log.Info("datastore recovered from its write-ahead log", "records", r.Records,
 			"discarded_bytes", r.DiscardedBytes, "restored_transactions", r.RestoredTransactions)
 	}
+	if err := store.Recovery().CheckpointErr; err != nil {
+		log.Warn("datastore checkpoint deferred: serving from the write-ahead log until there is space", "error", err)
+	}
 	cfg, err := o.Config(store, log, stderr)
 	if err != nil {
 		return err

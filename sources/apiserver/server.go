@@ -313,15 +313,21 @@ func errorf(code int, format string, args ...any) error {
 	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// statusOf maps errors to HTTP status codes at the boundary.
+// statusOf maps errors to HTTP status codes at the boundary. A datastore
+// limit (keys per write or transaction, pending transactions) is 413, like
+// a body that is too large: the request is refused for its size, and the
+// message names the limit. A full file system is 507; the store still
+// serves reads and deletions. ErrCorrupt and ErrFailed are 500.
 func statusOf(err error) int {
 	var he *httpError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &he):
 		return he.code
-	case errors.As(err, &mbe):
+	case errors.As(err, &mbe), errors.Is(err, datastore.ErrLimit):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, datastore.ErrNoSpace):
+		return http.StatusInsufficientStorage
 	case errors.Is(err, datastore.ErrInvalidKey), errors.Is(err, datastore.ErrInvalidTransaction),
 		errors.Is(err, datastore.ErrInvalidValue), errors.Is(err, datastore.ErrConflict):
 		return http.StatusBadRequest
