@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // This file serves the settings migrator (sources/migration): it reads the
@@ -142,8 +144,11 @@ func Link(base, name, target string) error {
 }
 
 // IsTemp reports whether name is a temporary file or link of this package
-// (a leftover of a crash when no write is in progress).
-func IsTemp(name string) bool { return strings.HasPrefix(name, tempPrefix) }
+// (a leftover of a crash when no write is in progress): outfile's names,
+// and the links' ".<name>.<random>", start with a dot (so did ".tmp-", the
+// prefix of older versions), which no link or directory of a datastore
+// does.
+func IsTemp(name string) bool { return strings.HasPrefix(name, outfile.TempPrefix) }
 
 // Contents is everything a datastore holds: live values, metadata (live
 // only) and the values of each pending transaction.

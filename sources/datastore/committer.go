@@ -445,10 +445,10 @@ func clearObstacles(root, path string) error {
 // them durable, then empties the log. First it removes the transaction
 // directories deleted or committed since the last checkpoint; then, for
 // each changed file, it applies the last logged operation: deletions
-// first, then writes (temp file and rename), so that a value replacing a
-// directory, or the reverse, finds the way clear; no tree's logical state
-// has a key that is both a value and a parent. Then it fsyncs every
-// written file and every directory on the way to a changed file (pending/
+// first, then writes (outfile: temporary file, fsync, rename), so that a
+// value replacing a directory, or the reverse, finds the way clear; no
+// tree's logical state has a key that is both a value and a parent. Then
+// it fsyncs every directory on the way to a changed file, once (pending/
 // for removed transactions), removes leftover parked pending directories,
 // and only then truncates and fsyncs the log. A crash before the
 // truncation is durable leaves the log whole, and replaying it rewrites
@@ -504,11 +504,6 @@ func (s *Store) checkpoint(replay bool) error {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	for _, p := range paths {
-		if err := syncFile(p); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-	}
 	for d := range dirs {
 		if err := syncDir(d); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			return fmt.Errorf("checkpoint: %w", err)
@@ -533,25 +528,5 @@ func (s *Store) checkpoint(replay bool) error {
 	clear(s.c.txDirty)
 	clear(s.c.dropped)
 	s.c.parked = s.c.parked[:0]
-	return nil
-}
-
-// syncFile fsyncs a regular file; a missing path (the key was deleted) or
-// a directory is skipped.
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("open %q: %w", path, err)
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync %q: %w", path, err)
-	}
 	return nil
 }

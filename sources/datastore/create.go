@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 var versionRE = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
@@ -38,7 +40,7 @@ func Create(base, version string) (string, error) {
 
 // replaceLink points base/name at target (relative) with symlink+rename.
 func replaceLink(base, name, target string) error {
-	tmp := filepath.Join(base, tempPrefix+randomHex(8))
+	tmp := filepath.Join(base, outfile.TempPrefix+name+"."+randomHex(8))
 	if err := os.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("create link %q: %w", name, err)
 	}

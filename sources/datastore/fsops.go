@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // Permissions of every file and directory of a datastore: settings may
@@ -19,10 +21,6 @@ const (
 	dirMode  os.FileMode = 0o700
 )
 
-// tempPrefix starts every temporary file name. Encoded segments never start
-// with '.', so loaders skip these names and Open removes leftovers.
-const tempPrefix = ".tmp-"
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux.
@@ -31,17 +29,7 @@ func randomHex(n int) string {
 
 // syncDir fsyncs a directory so that entries created, renamed or removed in
 // it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync directory %q: %w", dir, err)
-	}
-	return nil
-}
+func syncDir(dir string) error { return outfile.SyncDir(dir) }
 
 // mkdirAll creates dir and its missing parents below root. With sync, the
 // parent of every created directory is fsynced so the new entry is durable.
@@ -76,49 +64,17 @@ func mkdirAll(root, dir string, sync bool) error {
 	return nil
 }
 
-// writeTemp writes data into a new temp file in dir, fsyncing it if sync
-// is set, and returns its path.
-func writeTemp(dir string, data []byte, sync bool) (string, error) {
-	tmp := filepath.Join(dir, tempPrefix+randomHex(8))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
-	if err != nil {
-		return "", fmt.Errorf("create temp file in %q: %w", dir, err)
-	}
-	_, werr := f.Write(data)
-	if werr == nil && sync {
-		werr = f.Sync()
-	}
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("write temp file %q: %w", tmp, werr)
-	}
-	return tmp, nil
-}
-
-// writeAtomic replaces path with data: temp file in the same directory,
-// write, fsync, rename, fsync directory (the syncs only when sync is set).
-// Readers see either the old or the new content, never a torn one.
-func writeAtomic(root, path string, data []byte, sync bool) error {
-	dir := filepath.Dir(path)
-	if err := mkdirAll(root, dir, sync); err != nil {
+// writeAtomic replaces path with data through outfile (temporary file in
+// the same directory, write, fsync, rename), so readers see the old or the
+// new content, never a torn one. It creates the missing directories below
+// root first. With syncDir the directory is fsynced too, and the parent
+// of each created directory; the checkpoint does without, and fsyncs each
+// directory it changed once.
+func writeAtomic(root, path string, data []byte, syncDir bool) error {
+	if err := mkdirAll(root, filepath.Dir(path), syncDir); err != nil {
 		return err
 	}
-	tmp, err := writeTemp(dir, data, sync)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("rename %q to %q: %w", tmp, path, err)
-	}
-	if sync {
-		return syncDir(dir)
-	}
-	return nil
+	return outfile.WriteFile(path, data, outfile.Options{Mode: fileMode, NoDirSync: !syncDir})
 }
 
 // removeFile removes the file path and then every parent up to (not

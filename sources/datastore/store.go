@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // Sentinel errors that callers branch on.
@@ -340,8 +342,10 @@ func (s *Store) load() error {
 	return nil
 }
 
-// loadTree walks one tree, removing leftover temp files. Metadata files
-// are loaded into s.meta when withMeta is set, and ignored otherwise.
+// loadTree walks one tree, removing leftover temporary files (outfile's
+// names start with a dot, which no encoded segment does) and restricting
+// permissions. Metadata files are loaded into s.meta when withMeta is
+// set, and ignored otherwise.
 func (s *Store) loadTree(root string, withMeta bool) (tree, error) {
 	t := tree{}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -361,13 +365,13 @@ func (s *Store) loadTree(root string, withMeta bool) (tree, error) {
 			return nil
 		}
 		name := d.Name()
-		if strings.HasPrefix(name, tempPrefix) {
+		if strings.HasPrefix(name, outfile.TempPrefix) {
 			if err := os.Remove(path); err != nil {
 				return fmt.Errorf("remove leftover temp file %q: %w", path, err)
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() || strings.HasPrefix(name, ".") {
+		if !d.Type().IsRegular() {
 			return nil
 		}
 		rel, _ := filepath.Rel(root, path)

@@ -195,7 +195,7 @@ func TestReplayPartlyApplied(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "live", "settings"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string]string{"a": "1", tempPrefix + "junk": "2"} {
+	for name, v := range map[string]string{"a": "1", ".junk.123": "2"} {
 		if err := os.WriteFile(filepath.Join(dir, "live", "settings", name), []byte(v), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +208,7 @@ func TestReplayPartlyApplied(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(dir, "pending")); len(entries) != 0 {
 		t.Errorf("pending/ after replay holds %v, want nothing", entries)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "live", "settings", tempPrefix+"junk")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, "live", "settings", ".junk.123")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("leftover temp file: %v", err)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "live", "settings", "b", "c"))
