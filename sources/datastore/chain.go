@@ -171,19 +171,19 @@ func WriteContents(dir string, c Contents) error {
 	}
 	live := filepath.Join(dir, liveDir)
 	for _, kv := range c.Live {
-		if err := writeAtomic(dir, dataPath(live, kv.Key), kv.Value, false); err != nil {
+		if err := writeAtomic(dir, dataPath(live, kv.Key), kv.Value, outfile.Options{NoSync: true}); err != nil {
 			return fmt.Errorf("write datastore %q: %w", dir, err)
 		}
 	}
 	for _, m := range c.Metadata {
-		if err := writeAtomic(dir, metaPath(live, m.Meta, m.Data), m.Value, false); err != nil {
+		if err := writeAtomic(dir, metaPath(live, m.Meta, m.Data), m.Value, outfile.Options{NoSync: true}); err != nil {
 			return fmt.Errorf("write datastore %q: %w", dir, err)
 		}
 	}
 	for tx, kvs := range c.Pending {
 		root := filepath.Join(dir, pendingDir, encodeSegment(tx))
 		for _, kv := range kvs {
-			if err := writeAtomic(dir, dataPath(root, kv.Key), kv.Value, false); err != nil {
+			if err := writeAtomic(dir, dataPath(root, kv.Key), kv.Value, outfile.Options{NoSync: true}); err != nil {
 				return fmt.Errorf("write datastore %q: %w", dir, err)
 			}
 		}

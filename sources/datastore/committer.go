@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 const (
@@ -19,6 +21,10 @@ const (
 	checkpointBytes = 256 << 10
 	// checkpointIdle: a log that stops growing is checkpointed after this.
 	checkpointIdle = 2 * time.Second
+	// bulkSyncFiles: a checkpoint that writes more files than this makes
+	// them durable with one syncfs instead of an fsync each (on ext4, a
+	// journal commit each: 10,000 files took minutes on a busy disk).
+	bulkSyncFiles = 64
 	// commitDirPrefix names a committed transaction's pending directory
 	// parked by an earlier version of this package between its commit and
 	// the removal of the directory: pending/.commit-<seq>-<encoded tx>.
@@ -488,21 +494,31 @@ func (s *Store) checkpoint(replay bool) error {
 			}
 		}
 	}
+	// Many files: write them all, then flush the file system once
+	// (syncfs), rather than one journal commit per file.
+	bulk := len(paths) > bulkSyncFiles
+	opts := outfile.Options{NoDirSync: true, NoSync: bulk}
 	for _, p := range paths {
 		op := s.c.dirty[p]
 		if !op.kind.hasValue() {
 			continue
 		}
-		err := writeAtomic(s.dir, p, op.value, false)
+		err := writeAtomic(s.dir, p, op.value, opts)
 		if err != nil && replay {
 			if cerr := clearObstacles(rootOf(op), p); cerr != nil {
 				return fmt.Errorf("checkpoint: %w", errors.Join(err, cerr))
 			}
-			err = writeAtomic(s.dir, p, op.value, false)
+			err = writeAtomic(s.dir, p, op.value, opts)
 		}
 		if err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
+	}
+	if bulk {
+		if err := SyncFS(s.dir); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		clear(dirs)
 	}
 	for d := range dirs {
 		if err := syncDir(d); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {

@@ -65,16 +65,16 @@ func mkdirAll(root, dir string, sync bool) error {
 }
 
 // writeAtomic replaces path with data through outfile (temporary file in
-// the same directory, write, fsync, rename), so readers see the old or the
-// new content, never a torn one. It creates the missing directories below
-// root first. With syncDir the directory is fsynced too, and the parent
-// of each created directory; the checkpoint does without, and fsyncs each
-// directory it changed once.
-func writeAtomic(root, path string, data []byte, syncDir bool) error {
-	if err := mkdirAll(root, filepath.Dir(path), syncDir); err != nil {
+// the same directory, write, fsync, rename, fsync the directory, as opts
+// say), so readers see the old or the new content, never a torn one. It
+// creates the missing directories below root first, fsyncing the parent
+// of each when opts sync the directory.
+func writeAtomic(root, path string, data []byte, opts outfile.Options) error {
+	if err := mkdirAll(root, filepath.Dir(path), !opts.NoSync && !opts.NoDirSync); err != nil {
 		return err
 	}
-	return outfile.WriteFile(path, data, outfile.Options{Mode: fileMode, NoDirSync: !syncDir})
+	opts.Mode = fileMode
+	return outfile.WriteFile(path, data, opts)
 }
 
 // removeFile removes the file path and then every parent up to (not

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -247,4 +248,41 @@ func TestPendingNotSynced(t *testing.T) {
 	if !bytes.HasPrefix(log, []byte(newLog.header())) {
 		t.Errorf("log header = %q", log[:8])
 	}
+}
+
+// TestCheckpointMany: a checkpoint of more than bulkSyncFiles files (made
+// durable with one syncfs) writes them all, live and pending, and removes
+// a deleted transaction's many files.
+func TestCheckpointMany(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, cur := newStore(t)
+	var live, pending []KeyValue
+	wantL, wantP := map[string]string{}, map[string]string{}
+	for i := range 2 * bulkSyncFiles {
+		live = append(live, kv(fmt.Sprintf("settings.g%d.l%d", i%7, i), fmt.Sprint(i)))
+		pending = append(pending, kv(fmt.Sprintf("settings.g%d.p%d", i%5, i), fmt.Sprint(i)))
+		wantL[live[i].Key.Name()] = fmt.Sprint(i)
+		wantP[pending[i].Key.Name()] = fmt.Sprint(i)
+	}
+	for _, step := range []func() error{
+		func() error { return s.SetMany(ctx, live, Live()) },
+		func() error { return s.SetMany(ctx, pending, Pending("p")) },
+		func() error { return s.SetMany(ctx, pending, Pending("gone")) },
+		func() error { return s.Checkpoint(ctx) },
+		func() error { _, err := s.DeleteTransaction(ctx, "gone"); return err },
+		func() error { return s.Checkpoint(ctx) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantPendingFiles(t, s.Dir(), "gone", nil)
+	s.crash()
+	s2 := openT(t, cur)
+	if r := s2.Recovery(); r.Records != 0 {
+		t.Errorf("Recovery() = %+v, want nothing in the log", r)
+	}
+	wantLive(t, s2, wantL)
+	wantPending(t, s2, "p", wantP)
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/petrel-os/petrel/sources/outfile"
 )
 
 // Recovery describes what Open found in the write-ahead log.
@@ -49,7 +51,7 @@ func (s *Store) openLog() ([]walRecord, error) {
 	}
 	if len(data) < headerLen && bytes.HasPrefix([]byte(newLog.header()), data) {
 		// Missing, or torn while being created: no record can be in it.
-		if err := writeAtomic(s.dir, path, []byte(newLog.header()), true); err != nil {
+		if err := writeAtomic(s.dir, path, []byte(newLog.header()), outfile.Options{}); err != nil {
 			return nil, fmt.Errorf("create write-ahead log: %w", err)
 		}
 		data = []byte(newLog.header())
