@@ -178,7 +178,7 @@ func (s *Store) runCommitter() {
 			// Close stopped new writers first, so this drains the rest.
 			s.commitQueued()
 			if s.c.failure() == nil {
-				s.c.closeErr = s.checkpoint(s.c.deferred != nil)
+				s.c.closeErr = s.checkpointOrFail(true)
 			}
 			return
 		}

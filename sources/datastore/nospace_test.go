@@ -104,8 +104,12 @@ func wantNoSpace(t *testing.T, what string, err error, dir string) {
 	}
 }
 
-// bigValue is a value larger than the log space allocated ahead.
-var bigValue = []byte(`"` + strings.Repeat("v", 3*allocStep) + `"`)
+// bigValue is a value larger than the log space allocated ahead;
+// midValue one that fits there, but needs 10 blocks as a file.
+var (
+	bigValue = []byte(`"` + strings.Repeat("v", 3*allocStep) + `"`)
+	midValue = []byte(`"` + strings.Repeat("m", 40000) + `"`)
+)
 
 // TestNoSpace fills a real ext4 file system under an open store: writes
 // fail with ErrNoSpace and change nothing, reads go on, a refused live
@@ -134,6 +138,8 @@ func TestNoSpace(t *testing.T) {
 		// Only in the log from here on.
 		func() error { return s.Set(ctx, MustKey(DataKey, "settings.b"), []byte("2"), Live()) },
 		func() error { return s.Set(ctx, MustKey(DataKey, "settings.t"), []byte("3"), Pending("t")) },
+		// 10 blocks for the checkpoint to find, more than deletions free.
+		func() error { return s.Set(ctx, MustKey(DataKey, "settings.u"), midValue, Pending("t")) },
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
@@ -175,7 +181,7 @@ func TestNoSpace(t *testing.T) {
 	if _, err := s.Commit(ctx, "t"); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("Commit on a full file system = %v, want ErrNoSpace", err)
 	}
-	wantPending(t, s, "t", map[string]string{"settings.t": "3", "settings.fill": fmt.Sprint(n - 1)})
+	wantPending(t, s, "t", map[string]string{"settings.t": "3", "settings.u": string(midValue), "settings.fill": fmt.Sprint(n - 1)})
 	if _, err := s.DeleteTransaction(ctx, "drop"); err != nil {
 		t.Fatalf("DeleteTransaction on a full file system: %v", err)
 	}
@@ -200,7 +206,7 @@ func TestNoSpace(t *testing.T) {
 		t.Errorf("Recovery().CheckpointErr = %v, want ErrNoSpace", r.CheckpointErr)
 	}
 	wantLive(t, s, map[string]string{"settings.a": "1", "settings.b": "2", "settings.x.y": "4"})
-	wantPending(t, s, "t", map[string]string{"settings.t": "3"})
+	wantPending(t, s, "t", map[string]string{"settings.t": "3", "settings.u": string(midValue)})
 	wantPending(t, s, "keep", map[string]string{"settings.k": "1"})
 	if txs, _ := s.ListTransactions(ctx); fmt.Sprint(txs) != "[keep t]" {
 		t.Errorf("transactions after the restart = %v, want [keep t]", txs)
@@ -209,6 +215,15 @@ func TestNoSpace(t *testing.T) {
 		t.Fatalf("DeleteTransaction after the restart: %v", err)
 	}
 	wantNoSpace(t, "Set after the restart", s.Set(ctx, MustKey(DataKey, "settings.big"), bigValue, Live()), s.Dir())
+	// A clean restart: Close cannot checkpoint either, and says so.
+	if err := s.Close(); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("Close on a full file system = %v, want ErrNoSpace", err)
+	}
+	if s, err = Open(ctx, cur); err != nil {
+		t.Fatalf("Open after Close on a full file system: %v", err)
+	}
+	wantLive(t, s, map[string]string{"settings.a": "1", "settings.b": "2", "settings.x.y": "4"})
+	wantPending(t, s, "keep", map[string]string{})
 
 	// Space again.
 	fl.free(-1)
@@ -228,7 +243,7 @@ func TestNoSpace(t *testing.T) {
 	if r := s.Recovery(); r.Records != 0 || r.CheckpointErr != nil {
 		t.Errorf("Recovery() after a clean Close = %+v", r)
 	}
-	wantLive(t, s, map[string]string{"settings.a": "1", "settings.b": "2", "settings.x.y": "4", "settings.t": "3", "settings.big": string(bigValue)})
+	wantLive(t, s, map[string]string{"settings.a": "1", "settings.b": "2", "settings.x.y": "4", "settings.t": "3", "settings.u": string(midValue), "settings.big": string(bigValue)})
 	if txs, _ := s.ListTransactions(ctx); len(txs) != 0 {
 		t.Errorf("transactions at the end = %v, want none", txs)
 	}

@@ -238,7 +238,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // Close waits for queued writes, checkpoints the log, stops the committer
 // and releases the process lock. It returns the error that broke the store
-// (ErrFailed), if any. Later calls fail with ErrClosed.
+// (ErrFailed), or the checkpoint's (ErrNoSpace: the log keeps everything
+// for the next Open), if any. Later calls fail with ErrClosed.
 func (s *Store) Close() error {
 	s.opMu.Lock()
 	if s.closed {
