@@ -46,6 +46,21 @@ func smallExt4(t *testing.T, mkfsArgs ...string) string {
 	return mnt
 }
 
+// storeOn creates a datastore under dir and opens it; the caller closes
+// it.
+func storeOn(t *testing.T, dir string) (*Store, string) {
+	t.Helper()
+	cur, err := Create(filepath.Join(dir, "datastore"), "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, cur
+}
+
 // filler fills the file system of dir with one file until a write fails
 // with ENOSPC, and returns it; free(n) gives n bytes back.
 type filler struct {
@@ -120,15 +135,9 @@ var (
 // freed writes and checkpoints work again.
 func TestNoSpace(t *testing.T) {
 	mnt := smallExt4(t)
-	cur, err := Create(filepath.Join(mnt, "datastore"), "1.0.0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cur := storeOn(t, mnt)
 	ctx := context.Background()
-	s, err := Open(ctx, cur)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var err error
 	defer func() { s.Close() }()
 	steps := []func() error{
 		func() error { return s.Set(ctx, MustKey(DataKey, "settings.a"), []byte("1"), Live()) },
@@ -255,15 +264,8 @@ func TestNoSpace(t *testing.T) {
 // later records follow it and the log replays whole.
 func TestNoSpaceWithoutFallocate(t *testing.T) {
 	mnt := smallExt4(t, "-O", "^extent,^flex_bg,^64bit")
-	cur, err := Create(filepath.Join(mnt, "datastore"), "1.0.0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cur := storeOn(t, mnt)
 	ctx := context.Background()
-	s, err := Open(ctx, cur)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Set(ctx, MustKey(DataKey, "settings.a"), []byte("1"), Live()); err != nil {
 		t.Fatal(err)
 	}
