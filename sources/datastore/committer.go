@@ -66,6 +66,7 @@ func (p *parkedDir) remove() error {
 // Fields below qmu are used only by that goroutine (or by Open and Close
 // while it is not running).
 type committer struct {
+	dir   string // the store's directory
 	qmu   sync.Mutex
 	queue []*walRequest
 
@@ -106,8 +107,9 @@ type committer struct {
 	noPrealloc bool
 }
 
-func newCommitter() *committer {
+func newCommitter(dir string) *committer {
 	return &committer{
+		dir:     dir,
 		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -126,10 +128,26 @@ func (c *committer) failure() error {
 	return nil
 }
 
+// fail breaks the store with err. Writers get the error from then on,
+// and API clients may see it, so its message names files relative to the
+// store's directory.
 func (c *committer) fail(err error) {
-	err = fmt.Errorf("%w: %w", ErrFailed, err)
+	err = fmt.Errorf("%w: %w", ErrFailed, dirless{err: err, dir: c.dir})
 	c.failed.CompareAndSwap(nil, &err)
 }
+
+// dirless shows err with the store's directory cut from the paths in its
+// message; errors.Is and errors.As see err.
+type dirless struct {
+	err error
+	dir string
+}
+
+func (e dirless) Error() string {
+	return strings.ReplaceAll(e.err.Error(), e.dir+string(filepath.Separator), "")
+}
+
+func (e dirless) Unwrap() error { return e.err }
 
 // enqueue hands rec to the committer and returns the request to wait on.
 // The caller holds wmu, so records enter the queue in the order of their

@@ -207,7 +207,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("lock datastore %q: %w", path, err)
 	}
-	s := &Store{dir: dir, lock: lock, c: newCommitter(), meta: map[string]map[string][]byte{}, pending: map[string]*indexedTree{}}
+	s := &Store{dir: dir, lock: lock, c: newCommitter(dir), meta: map[string]map[string][]byte{}, pending: map[string]*indexedTree{}}
 	err = s.tightenTop()
 	var replayed []walRecord
 	if err == nil {

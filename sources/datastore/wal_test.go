@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -441,4 +443,32 @@ func TestGroupCommitConcurrent(t *testing.T) {
 	// Reopen without Close, as after a crash: the log alone restores it.
 	s.crash()
 	wantLive(t, openT(t, cur), want)
+}
+
+// TestFailureMessage: once a checkpoint fails (here a file that something
+// else put where a directory goes), writers get ErrFailed with a message
+// that names the file relative to the store, not by its absolute path.
+func TestFailureMessage(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if err := s.Set(ctx, MustKey(DataKey, "settings.a.b"), []byte("1"), Live()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir(), "live", "settings"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir(), "live", "settings", "a"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Checkpoint(ctx); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Checkpoint = %v, want ErrFailed", err)
+	}
+	err := s.Set(ctx, MustKey(DataKey, "settings.c"), []byte("1"), Live())
+	if !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("Set after the failure = %v, want ErrFailed (ENOTDIR)", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, s.Dir()) || !strings.Contains(msg, "live/settings/a/") {
+		t.Errorf("message %q: want live/settings/a named without the store's directory", msg)
+	}
 }
