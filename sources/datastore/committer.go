@@ -198,6 +198,9 @@ func (s *Store) runCommitter() {
 			if s.c.failure() == nil {
 				s.c.closeErr = s.checkpointOrFail(true)
 			}
+			if s.c.closeErr == nil && s.c.failure() == nil {
+				s.c.closeErr = s.c.closeEmpty()
+			}
 			return
 		}
 	}

@@ -205,6 +205,25 @@ func (c *committer) reset() error {
 	return nil
 }
 
+// closeEmpty gives the log, empty after Close's checkpoint, the version 1
+// header, which every version of this package reads: an older version
+// (after a fallback to the other boot bank) can then open a store that
+// this one closed cleanly. The next Open writes the version 2 header
+// again at its checkpoint.
+func (c *committer) closeEmpty() error {
+	if c.size != int64(headerLen) || c.version == logV1 {
+		return nil
+	}
+	if _, err := c.f.WriteAt([]byte(logV1.header()), 0); err != nil {
+		return fmt.Errorf("write write-ahead log header: %w", pathless(err))
+	}
+	if err := c.f.Sync(); err != nil {
+		return fmt.Errorf("fsync write-ahead log: %w", pathless(err))
+	}
+	c.version = logV1
+	return nil
+}
+
 // keep makes the replayed log the log to append to, when Open could not
 // checkpoint it: the bytes after its last whole record (end) are cut off,
 // so that new records follow it, and the rest is made durable.

@@ -97,7 +97,9 @@ func FuzzDecodeRecord(f *testing.F) {
 }
 
 // crashState prepares a closed datastore holding a pending transaction "t"
-// and returns its current link and versioned directory.
+// and returns its current link and versioned directory. Its log is empty,
+// with the version 2 header that an open store's log has, so that tests
+// can append version 2 records as a crashed store would have left them.
 func crashState(t *testing.T, pending []KeyValue) (string, string) {
 	t.Helper()
 	s, cur := newStore(t)
@@ -107,6 +109,9 @@ func crashState(t *testing.T, pending []KeyValue) (string, string) {
 		}
 	}
 	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir(), walName), []byte(logV2.header()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return cur, s.Dir()
@@ -471,4 +476,39 @@ func TestFailureMessage(t *testing.T) {
 	if msg := err.Error(); strings.Contains(msg, s.Dir()) || !strings.Contains(msg, "live/settings/a/") {
 		t.Errorf("message %q: want live/settings/a named without the store's directory", msg)
 	}
+}
+
+// TestCloseLeavesVersion1: a cleanly closed store's empty log has the
+// version 1 header, which older versions open; the next Open and its
+// writes use version 2 again.
+func TestCloseLeavesVersion1(t *testing.T) {
+	t.Parallel()
+	s, cur := newStore(t)
+	ctx := context.Background()
+	path := filepath.Join(s.Dir(), walName)
+	if err := s.Set(ctx, MustKey(DataKey, "settings.a"), []byte("1"), Live()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "PTRLWAL1" {
+		t.Fatalf("log after Close = %q, %v, want the empty version 1 log", got, err)
+	}
+	s = openT(t, cur)
+	if got, err := os.ReadFile(path); err != nil || string(got) != "PTRLWAL2" {
+		t.Fatalf("log after Open = %q, %v, want the empty version 2 log", got, err)
+	}
+	if err := s.Set(ctx, MustKey(DataKey, "settings.b"), []byte("2"), Live()); err != nil {
+		t.Fatal(err)
+	}
+	s.crash()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, _, err := readRecords(data, logV2); string(data[:headerLen]) != "PTRLWAL2" || err != nil || len(recs) != 1 {
+		t.Errorf("log after a write = header %q, %d records, %v; want version 2 with one record", data[:headerLen], len(recs), err)
+	}
+	wantLive(t, openT(t, cur), map[string]string{"settings.a": "1", "settings.b": "2"})
 }
