@@ -100,11 +100,9 @@ type committer struct {
 	// space (nil otherwise); it is retried from retryAt on.
 	deferred error
 	retryAt  time.Time
-	// allocated: the log file has blocks allocated up to here (fallocate
-	// with FALLOC_FL_KEEP_SIZE), logReserve of them beyond what ordinary
-	// records may use. noPrealloc: the file system cannot do that.
-	allocated  int64
-	noPrealloc bool
+	// padded is the size of the log file: past size it holds zeros,
+	// logReserve of them beyond what ordinary records may use.
+	padded int64
 }
 
 func newCommitter(dir string) *committer {

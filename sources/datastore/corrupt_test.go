@@ -49,6 +49,7 @@ func loggedState(t *testing.T) (string, string, []byte, []int) {
 	}
 	var offs []int
 	var durable []uint64
+	data = bytes.TrimRight(data, "\x00") // the padding
 	for off := headerLen; off < len(data); {
 		r, n, err := decodeRecord(data[off:], logV2)
 		if err != nil {
@@ -161,8 +162,10 @@ func TestReplayPowerLoss(t *testing.T) {
 			if tt.records < len(offs) {
 				kept = offs[tt.records]
 			}
-			if r.Records != tt.records || r.DiscardedBytes != int64(len(edited)-kept) {
-				t.Errorf("Recovery() = %+v, want %d records and %d discarded bytes", r, tt.records, len(edited)-kept)
+			// Zeros at the end are padding, not a torn tail.
+			discarded := max(len(bytes.TrimRight(edited, "\x00"))-kept, 0)
+			if r.Records != tt.records || r.DiscardedBytes != int64(discarded) {
+				t.Errorf("Recovery() = %+v, want %d records and %d discarded bytes", r, tt.records, discarded)
 			}
 			wantLive(t, s, map[string]string{"settings.l1": "1", "settings.l2": "2"})
 			wantQ := map[string]string{}
@@ -198,7 +201,5 @@ func TestReplayVersion1(t *testing.T) {
 	if r := s.Recovery(); r.Records != 2 {
 		t.Errorf("Recovery() = %+v, want 2 records", r)
 	}
-	if after, err := os.ReadFile(filepath.Join(dir, walName)); err != nil || string(after) != "PTRLWAL2" {
-		t.Errorf("log after Open = %q, %v, want an empty version 2 log", after, err)
-	}
+	wantEmptyLog(t, dir, "PTRLWAL2")
 }

@@ -10,14 +10,14 @@ import (
 )
 
 const (
-	// logReserve is the log space kept allocated beyond what ordinary
+	// logReserve is the space kept written (as zeros) past what ordinary
 	// records may use. Only records that delete pending data may write
 	// into it, so that transactions can be deleted on a full file system
-	// (a deletion is ~40 bytes plus the transaction's name).
+	// (a deletion record is 31 bytes plus the transaction's name).
 	logReserve = 64 << 10
-	// allocStep: ordinary records allocate this much ahead, so that most
-	// batches need no fallocate.
-	allocStep = 64 << 10
+	// padStep: ordinary records extend the padding this much ahead, so
+	// that most batches need no extra write.
+	padStep = 64 << 10
 )
 
 // isNoSpace reports whether err says the file system is full.
@@ -116,49 +116,46 @@ func (c *committer) appendBatch(reqs []*walRequest, useReserve bool) error {
 }
 
 // ensureSpace makes sure that n more bytes of log, plus the reserve unless
-// useReserve is set, have blocks allocated, so that the write cannot fail
-// for want of space.
+// useReserve is set, lie within the zero padding, so that the write
+// overwrites blocks that already exist and cannot fail for want of space.
 func (c *committer) ensureSpace(n int, useReserve bool) error {
 	end := c.size + int64(n)
 	if !useReserve {
 		end += logReserve
 	}
-	if c.noPrealloc || end <= c.allocated {
+	if end <= c.padded {
 		return nil
 	}
 	if !useReserve {
 		// Ahead, if there is room.
-		if err := c.allocate(end + allocStep); err == nil || !errors.Is(err, ErrNoSpace) {
+		if err := c.pad(end + padStep); err == nil || !errors.Is(err, ErrNoSpace) {
 			return err
 		}
 	}
-	return c.allocate(end)
+	return c.pad(end)
 }
 
-// allocate allocates the log's blocks up to end without changing its size.
-func (c *committer) allocate(end int64) error {
-	for {
-		err := unix.Fallocate(int(c.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, c.allocated, end-c.allocated)
-		switch {
-		case err == nil:
-			c.allocated = end
-			return nil
-		case errors.Is(err, syscall.EINTR):
-			continue
-		case errors.Is(err, syscall.EOPNOTSUPP):
-			c.noPrealloc = true // no reserve: deletions may fail too
-			return nil
-		case isNoSpace(err):
-			return fmt.Errorf("%w: the write-ahead log needs %d more bytes: %w", ErrNoSpace, end-c.allocated, err)
-		}
-		return fmt.Errorf("allocate write-ahead log space: %w", err)
+// pad extends the log file with zeros up to end. The zeros are written,
+// not just allocated (fallocate): on ext4 a write into allocated but
+// unwritten blocks must convert them when it reaches the disk, which made
+// every fdatasync slower, while overwriting written blocks inside the
+// file's size needs no metadata at all.
+func (c *committer) pad(end int64) error {
+	n, err := c.f.WriteAt(make([]byte, end-c.padded), c.padded)
+	c.padded += int64(n) // zeros are padding however far they got
+	switch {
+	case err == nil:
+		return nil
+	case isNoSpace(err):
+		return fmt.Errorf("%w: the write-ahead log needs %d more bytes: %w", ErrNoSpace, end-c.padded, pathless(err))
 	}
+	return fmt.Errorf("extend write-ahead log: %w", pathless(err))
 }
 
 // dropTail cuts the log back to its last whole record after a failed
 // write, so that the next record follows it, and fsyncs that: a crash
-// later must not find the torn bytes. Truncation frees the allocated
-// blocks past the end too; the reserve is taken again if there is room.
+// later must not find the torn bytes. The padding goes too; it is written
+// again if there is room.
 func (c *committer) dropTail() error {
 	if err := c.f.Truncate(c.size); err != nil {
 		return fmt.Errorf("truncate write-ahead log: %w", pathless(err))
@@ -167,21 +164,22 @@ func (c *committer) dropTail() error {
 		return fmt.Errorf("fsync write-ahead log: %w", pathless(err))
 	}
 	c.synced = c.size
-	c.allocated = c.size
+	c.padded = c.size
 	c.reserve()
 	return nil
 }
 
-// reserve allocates the reserve (and a step ahead) past the end of the
-// log if there is room; if not, the next write tries again.
+// reserve pads the log with the reserve (and a step ahead) if there is
+// room; if not, the next write tries again.
 func (c *committer) reserve() {
 	_ = c.ensureSpace(0, false)
 }
 
 // reset empties the log after a checkpoint: truncate it to its header and
-// fsync it. A log of an older version gets the current header, written
-// only once the truncation is durable, so that no crash can leave a new
-// header in front of old records. The reserve is taken again.
+// fsync it, so that no old record can reappear after the new ones. A log
+// of an older version gets the current header, written only once the
+// truncation is durable, so that no crash can leave a new header in front
+// of old records. The padding is written again.
 func (c *committer) reset() error {
 	if err := c.f.Truncate(int64(headerLen)); err != nil {
 		return fmt.Errorf("truncate write-ahead log: %w", pathless(err))
@@ -200,19 +198,22 @@ func (c *committer) reset() error {
 	}
 	c.size = int64(headerLen)
 	c.synced = c.size
-	c.allocated = c.size
+	c.padded = c.size
 	c.reserve()
 	return nil
 }
 
 // closeEmpty gives the log, empty after Close's checkpoint, the version 1
-// header, which every version of this package reads: an older version
-// (after a fallback to the other boot bank) can then open a store that
-// this one closed cleanly. The next Open writes the version 2 header
+// header and no padding: every version of this package reads that, so an
+// older version (after a fallback to the other boot bank) can open a store
+// that this one closed cleanly. The next Open writes the version 2 header
 // again at its checkpoint.
 func (c *committer) closeEmpty() error {
-	if c.size != int64(headerLen) || c.version == logV1 {
+	if c.size != int64(headerLen) {
 		return nil
+	}
+	if err := c.f.Truncate(int64(headerLen)); err != nil {
+		return fmt.Errorf("truncate write-ahead log: %w", pathless(err))
 	}
 	if _, err := c.f.WriteAt([]byte(logV1.header()), 0); err != nil {
 		return fmt.Errorf("write write-ahead log header: %w", pathless(err))
@@ -221,22 +222,23 @@ func (c *committer) closeEmpty() error {
 		return fmt.Errorf("fsync write-ahead log: %w", pathless(err))
 	}
 	c.version = logV1
+	c.padded = c.size
 	return nil
 }
 
 // keep makes the replayed log the log to append to, when Open could not
-// checkpoint it: the bytes after its last whole record (end) are cut off,
-// so that new records follow it, and the rest is made durable.
+// checkpoint it: the bytes after its last whole record (end), torn tail
+// and padding, are cut off so that new records follow it and nothing old
+// can reappear after them, and the rest is made durable. The padding is
+// written again if there is room.
 func (c *committer) keep(end int64, last uint64) error {
-	if c.size > end {
-		if err := c.f.Truncate(end); err != nil {
-			return fmt.Errorf("truncate the torn tail of the write-ahead log: %w", err)
-		}
+	if err := c.f.Truncate(end); err != nil {
+		return fmt.Errorf("truncate the tail of the write-ahead log: %w", err)
 	}
 	if err := c.f.Sync(); err != nil {
 		return fmt.Errorf("fsync write-ahead log: %w", err)
 	}
-	c.size, c.synced, c.allocated, c.seq = end, end, end, last
+	c.size, c.synced, c.padded, c.seq = end, end, end, last
 	c.reserve()
 	return nil
 }

@@ -242,7 +242,7 @@ func TestPendingNotSynced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if recs, _, err := readRecords(log, logV2); err != nil || len(recs) != 6 {
+	if recs, _, _, err := readRecords(log, logV2); err != nil || len(recs) != 6 {
 		t.Errorf("log holds %d records (%v), want 6", len(recs), err)
 	}
 	if !bytes.HasPrefix(log, []byte(newLog.header())) {

@@ -60,7 +60,7 @@ func (s *Store) openLog() ([]walRecord, error) {
 	if !ok {
 		return nil, fmt.Errorf("open write-ahead log %q: %w: unknown header %q", path, ErrCorrupt, data[:min(len(data), headerLen)])
 	}
-	recs, discarded, err := readRecords(data, version)
+	recs, end, discarded, err := readRecords(data, version)
 	if err != nil {
 		return nil, fmt.Errorf("open write-ahead log %q: %w", path, err)
 	}
@@ -70,6 +70,7 @@ func (s *Store) openLog() ([]walRecord, error) {
 	}
 	s.c.version = version
 	s.c.size = int64(len(data))
+	s.c.padded = s.c.size
 	logged := map[uint64]bool{}
 	for _, r := range recs {
 		s.noteDirty(r)
@@ -91,7 +92,7 @@ func (s *Store) openLog() ([]walRecord, error) {
 	if len(recs) > 0 {
 		last = recs[len(recs)-1].seq
 	}
-	if kerr := s.c.keep(int64(len(data))-discarded, last); kerr != nil {
+	if kerr := s.c.keep(end, last); kerr != nil {
 		return nil, fmt.Errorf("replay write-ahead log: %w; then %w", err, kerr)
 	}
 	s.c.deferred = fmt.Errorf("%w: replay write-ahead log: %w", ErrNoSpace, err)
@@ -107,9 +108,9 @@ func (s *Store) openLog() ([]walRecord, error) {
 // it shows that it had been durable (see provenDurable); then, and for a
 // record with a good checksum but malformed content, it returns an error
 // matching ErrCorrupt that names the record's offset. It returns the
-// records and the number of bytes after them.
-func readRecords(data []byte, v logVersion) ([]walRecord, int64, error) {
-	var recs []walRecord
+// records, the offset after the last one, and the number of bytes after
+// that which are not zero padding.
+func readRecords(data []byte, v logVersion) (recs []walRecord, end, discarded int64, err error) {
 	off := headerLen
 	for off < len(data) {
 		r, n, err := decodeRecord(data[off:], v)
@@ -118,16 +119,16 @@ func readRecords(data []byte, v logVersion) ([]walRecord, int64, error) {
 		case errors.Is(err, errShortRecord), errors.Is(err, errBadChecksum):
 			damage = err.Error()
 		case err != nil:
-			return nil, 0, fmt.Errorf("record at byte offset %d: %w", off, err)
+			return nil, 0, 0, fmt.Errorf("record at byte offset %d: %w", off, err)
 		case len(recs) > 0 && r.seq != recs[len(recs)-1].seq+1:
 			damage = fmt.Sprintf("sequence number %d after %d", r.seq, recs[len(recs)-1].seq)
 		case r.durable > uint64(off):
-			return nil, 0, fmt.Errorf("record at byte offset %d: %w: it claims the log was durable up to byte %d, past its own offset", off, ErrCorrupt, r.durable)
+			return nil, 0, 0, fmt.Errorf("record at byte offset %d: %w: it claims the log was durable up to byte %d, past its own offset", off, ErrCorrupt, r.durable)
 		}
 		if damage != "" {
 			if v >= logV2 {
 				if err := provenDurable(data, off, v, damage); err != nil {
-					return nil, 0, err
+					return nil, 0, 0, err
 				}
 			}
 			break
@@ -135,7 +136,8 @@ func readRecords(data []byte, v logVersion) ([]walRecord, int64, error) {
 		recs = append(recs, r)
 		off += n
 	}
-	return recs, int64(len(data) - off), nil
+	nonZero := len(bytes.TrimRight(data, "\x00"))
+	return recs, int64(off), int64(max(nonZero-off, 0)), nil
 }
 
 // provenDurable looks for a valid record after the damaged one at off
