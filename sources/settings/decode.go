@@ -18,8 +18,9 @@ const (
 	// settings.kubernetes.node-taints.<key>, is a list at depth 4.
 	MaxDepth = 32
 	// MaxKeys bounds the values (object members that are not objects
-	// themselves: the keys a document writes) in one document.
-	MaxKeys = 10000
+	// themselves: the keys a document writes) in one document: as many as
+	// the datastore takes in one write.
+	MaxKeys = datastore.MaxKeysPerWrite
 	// MaxNameLength bounds one object member name: no longer name can be
 	// part of a datastore key.
 	MaxNameLength = datastore.MaxKeyNameLength
