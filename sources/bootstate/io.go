@@ -1,6 +1,7 @@
 package bootstate
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -100,7 +101,8 @@ func Write(ctx context.Context, dev io.WriterAt, offset int64, s State) error {
 
 // Update reads the block at offset, applies change to its state and writes
 // the block back with every other variable kept. Nothing is written when
-// change fails. It returns the state before and after.
+// change fails, or when the block would not change (a transition to the
+// state the disk already has). It returns the state before and after.
 func Update(ctx context.Context, dev ReadWriterAt, offset int64, change func(State) (State, error)) (before, after State, err error) {
 	before, env, err := Read(ctx, dev, offset)
 	if err != nil {
@@ -110,8 +112,15 @@ func Update(ctx context.Context, dev ReadWriterAt, offset int64, change func(Sta
 	if err != nil {
 		return before, before, err
 	}
+	old, err := env.Encode()
+	if err != nil {
+		return before, before, err
+	}
 	if err := after.ApplyTo(env); err != nil {
 		return before, before, err
+	}
+	if now, err := env.Encode(); err == nil && bytes.Equal(now, old) {
+		return before, after, nil
 	}
 	if err := WriteEnv(ctx, dev, offset, env); err != nil {
 		return before, before, err

@@ -110,3 +110,31 @@ func TestUpdateKeepsOtherVars(t *testing.T) {
 		t.Error("a refused Update changed the block")
 	}
 }
+
+// TestUpdateUnchangedWritesNothing: a transition to the state the disk
+// already has (clear-inactive of a clear bank, mark-successful-boot of a
+// successful one) leaves the sector alone.
+func TestUpdateUnchangedWritesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dev := &recorder{data: make([]byte, 2*BlockSize)}
+	if err := Write(ctx, dev, BlockSize, Initial()); err != nil {
+		t.Fatal(err)
+	}
+	dev.writes, dev.syncs = nil, 0
+	for _, fn := range []func(State, Bank) (State, error){ClearInactive, MarkSuccessful} {
+		before, after, err := Update(ctx, dev, BlockSize, func(s State) (State, error) { return fn(s, BankA) })
+		if err != nil || before != Initial() || after != Initial() {
+			t.Fatalf("Update = %+v -> %+v, %v", before, after, err)
+		}
+	}
+	if len(dev.writes) != 0 || dev.syncs != 0 {
+		t.Errorf("unchanged updates wrote %v and synced %d times, want nothing", dev.writes, dev.syncs)
+	}
+	if _, _, err := Update(ctx, dev, BlockSize, func(s State) (State, error) { return MarkInactiveValid(s, BankA) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(dev.writes) != 1 || dev.syncs != 1 {
+		t.Errorf("a change wrote %v and synced %d times, want one write and one sync", dev.writes, dev.syncs)
+	}
+}

@@ -35,6 +35,27 @@ func Usagef(format string, args ...any) error {
 	return &usageError{err: fmt.Errorf(format, args...)}
 }
 
+// exitError carries an exit code of a program's own (above ExitUsage).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// WithExitCode returns err so that Run exits with code instead of
+// ExitFailure: for programs whose callers branch on more outcomes than
+// success and failure (the updater's "no update" and "lock held"). Codes
+// 0 to 2 keep their shared meaning and are refused (the error then exits
+// with ExitFailure). A nil err stays nil.
+func WithExitCode(code int, err error) error {
+	if err == nil || code <= ExitUsage {
+		return err
+	}
+	return &exitError{code: code, err: err}
+}
+
 // runError wraps an error returned by a command's own code (RunE and its
 // hooks), as opposed to one cobra found while parsing the command line.
 type runError struct{ err error }
@@ -70,6 +91,10 @@ func Run(ctx context.Context, root *cobra.Command, args []string, stdout, stderr
 	var re *runError
 	if errors.As(err, &re) && !errors.Is(err, ErrUsage) {
 		fmt.Fprintf(stderr, "%s: %v\n", root.Name(), re.err)
+		var ee *exitError
+		if errors.As(re.err, &ee) {
+			return ee.code
+		}
 		return ExitFailure
 	}
 	if re != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 // and a subcommand taking one argument.
 func tree() *cobra.Command {
 	var fail, misuse bool
+	var code int
 	root := &cobra.Command{
 		Use:  "prog",
 		Args: cobra.NoArgs,
@@ -26,6 +28,8 @@ func tree() *cobra.Command {
 				return Usagef("--misuse given")
 			case fail:
 				return errors.New("work failed")
+			case code != 0:
+				return WithExitCode(code, fmt.Errorf("outcome %d", code))
 			}
 			_, err := cmd.OutOrStdout().Write([]byte("root ran\n"))
 			return err
@@ -33,6 +37,7 @@ func tree() *cobra.Command {
 	}
 	root.Flags().BoolVar(&fail, "fail", false, "fail")
 	root.Flags().BoolVar(&misuse, "misuse", false, "return a usage error")
+	root.Flags().IntVar(&code, "code", 0, "fail with this exit code")
 	sub := &cobra.Command{
 		Use:  "sub FILE",
 		Args: cobra.ExactArgs(1),
@@ -68,6 +73,8 @@ func TestRun(t *testing.T) {
 		{Name: "unknown subcommand", Args: []string{"frob"}, Code: 2, Err: `unknown command "frob"`},
 		{Name: "argument count", Args: []string{"sub"}, Code: 2, Err: "Run 'prog sub --help'"},
 		{Name: "failure", Args: []string{"--fail"}, Code: 1, Err: "prog: work failed\n"},
+		{Name: "own exit code", Args: []string{"--code", "3"}, Code: 3, Err: "prog: outcome 3\n"},
+		{Name: "shared exit code refused", Args: []string{"--code", "2"}, Code: 1, Err: "prog: outcome 2\n"},
 		{Name: "usage from RunE", Args: []string{"--misuse"}, Code: 2, Err: "prog: --misuse given\nRun 'prog --help'"},
 		{Name: "group without subcommand", Args: []string{"group"}, Code: 2, Err: "prog: missing subcommand (want one of leaf)\nRun 'prog group --help'"},
 		{Name: "group unknown subcommand", Args: []string{"group", "frob"}, Code: 2, Err: `unknown command "frob" for "prog group"`},

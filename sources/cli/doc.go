@@ -5,5 +5,7 @@
 // streams and turns the outcome into the exit codes all Petrel programs
 // share: 0 on success and for --help, 1 when the work failed, 2 on a usage
 // error (an unknown flag or subcommand, a bad argument count, or an error
-// that matches ErrUsage). Errors are printed once, as "program: message".
+// that matches ErrUsage). A program with more outcomes marks an error with
+// WithExitCode (3 and above). Errors are printed once, as
+// "program: message".
 package cli

@@ -86,18 +86,18 @@ func (a *app) statusCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			loc, err := resolve(ctx, a.opts)
+			loc, err := Locate(ctx, a.opts)
 			if err != nil {
 				return err
 			}
-			st, err := readState(ctx, loc)
+			st, err := loc.ReadState(ctx)
 			if err != nil {
 				return err
 			}
 			d := bootstate.Next(st)
-			s := Status{Disk: loc.disk, EnvOffset: loc.envOffset, A: st.A, B: st.B, Next: d.Bank, NextSpendsTry: d.SpentTry, NextFallback: d.Fallback}
-			if loc.bootedOK {
-				b := loc.booted
+			s := Status{Disk: loc.Disk, EnvOffset: loc.EnvOffset, A: st.A, B: st.B, Next: d.Bank, NextSpendsTry: d.SpentTry, NextFallback: d.Fallback}
+			if loc.BootedKnown {
+				b := loc.Booted
 				s.Booted = &b
 			}
 			if asJSON {
@@ -105,7 +105,7 @@ func (a *app) statusCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(s)
 			}
-			return writeStatus(a.stdout, s, loc.bootedWhy)
+			return writeStatus(a.stdout, s, loc.BootedWhy)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -152,51 +152,73 @@ func (a *app) transitionCmd(use, short string, fn func(bootstate.State, bootstat
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			loc, err := resolve(ctx, a.opts)
+			loc, err := Locate(ctx, a.opts)
 			if err != nil {
 				return err
 			}
-			if !loc.bootedOK {
-				return fmt.Errorf("%s: %w: %s; pass --booted", use, ErrBootedUnknown, loc.bootedWhy)
-			}
-			f, err := openForWrite(loc.disk)
+			before, after, err := loc.change(ctx, use, fn, a.held, a.lockWaiting)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			// Transitions read, change and write the one sector: two at
-			// once would lose one of the changes.
-			if err := lockDisk(ctx, f, a.lockWaiting); err != nil {
-				return fmt.Errorf("%s: %w", use, err)
-			}
-			before, after, err := bootstate.Update(ctx, f, loc.envOffset, func(s bootstate.State) (bootstate.State, error) {
-				if a.held != nil {
-					a.held()
-				}
-				return fn(s, loc.booted)
-			})
-			if err != nil {
-				return fmt.Errorf("%s on %s: %w", use, loc.disk, err)
-			}
-			if err := f.Close(); err != nil {
-				return fmt.Errorf("close %s: %w", loc.disk, err)
-			}
-			a.log.Info("boot state changed", "op", use, "disk", loc.disk, "booted", loc.booted.String(),
+			a.log.Info("boot state changed", "op", use, "disk", loc.Disk, "booted", loc.Booted.String(),
 				slog.Any("before", before), slog.Any("after", after))
 			return nil
 		},
 	}
 }
 
-func readState(ctx context.Context, loc *location) (bootstate.State, error) {
-	f, err := openForRead(loc.disk)
+// ReadState reads the boot state. It takes no lock: one sector read is
+// atomic.
+func (loc *Location) ReadState(ctx context.Context) (bootstate.State, error) {
+	f, err := openForRead(loc.Disk)
 	if err != nil {
 		return bootstate.State{}, err
 	}
 	defer f.Close()
-	s, _, err := bootstate.Read(ctx, f, loc.envOffset)
+	s, _, err := bootstate.Read(ctx, f, loc.EnvOffset)
 	if err != nil {
-		return bootstate.State{}, fmt.Errorf("read boot state of %s: %w", loc.disk, err)
+		return bootstate.State{}, fmt.Errorf("read boot state of %s: %w", loc.Disk, err)
 	}
 	return s, nil
+}
+
+// Change applies the transition fn (bootstate.ClearInactive, ...), named
+// op in errors, to the boot state with the booted bank: it takes the
+// disk's lock (waiting up to 30 s for another transition), reads the
+// sector, and writes it back changed in one sector write followed by an
+// fsync (nothing is written when the block stays the same). It returns
+// the state before and after. The booted bank must be known.
+func (loc *Location) Change(ctx context.Context, op string, fn func(bootstate.State, bootstate.Bank) (bootstate.State, error)) (before, after bootstate.State, err error) {
+	return loc.change(ctx, op, fn, nil, nil)
+}
+
+// change is Change with the test seams: held runs between the read and
+// the write, lockWaiting when the lock is held elsewhere.
+func (loc *Location) change(ctx context.Context, op string, fn func(bootstate.State, bootstate.Bank) (bootstate.State, error), held, lockWaiting func()) (before, after bootstate.State, err error) {
+	if !loc.BootedKnown {
+		return before, after, fmt.Errorf("%s: %w: %s; pass --booted", op, ErrBootedUnknown, loc.BootedWhy)
+	}
+	f, err := openForWrite(loc.Disk)
+	if err != nil {
+		return before, after, err
+	}
+	defer f.Close()
+	// Transitions read, change and write the one sector: two at once
+	// would lose one of the changes.
+	if err := lockDisk(ctx, f, lockWaiting); err != nil {
+		return before, after, fmt.Errorf("%s: %w", op, err)
+	}
+	before, after, err = bootstate.Update(ctx, f, loc.EnvOffset, func(s bootstate.State) (bootstate.State, error) {
+		if held != nil {
+			held()
+		}
+		return fn(s, loc.Booted)
+	})
+	if err != nil {
+		return before, after, fmt.Errorf("%s on %s: %w", op, loc.Disk, err)
+	}
+	if err := f.Close(); err != nil {
+		return before, after, fmt.Errorf("close %s: %w", loc.Disk, err)
+	}
+	return before, after, nil
 }

@@ -44,18 +44,24 @@ func DefaultOptions() Options {
 // ErrBootedUnknown reports that the booted bank could not be determined.
 var ErrBootedUnknown = errors.New("booted bank unknown")
 
-// location is a resolved boot state location.
-type location struct {
-	disk      string
-	envOffset int64
-	booted    bootstate.Bank
-	bootedOK  bool   // booted is known
-	bootedWhy string // how it was found, or why not
+// Location is where a disk's boot state is and which bank booted.
+type Location struct {
+	// Disk is the OS disk (device node or image file).
+	Disk string
+	// EnvOffset is the absolute byte offset of the grubenv sector.
+	EnvOffset int64
+	// Booted is the booted bank; valid only when BootedKnown.
+	Booted      bootstate.Bank
+	BootedKnown bool
+	// BootedWhy says how the booted bank was found, or why not.
+	BootedWhy string
 }
 
-// resolve finds the disk, the grubenv offset and the booted bank.
-func resolve(ctx context.Context, o Options) (*location, error) {
-	loc := &location{disk: o.Disk}
+// Locate finds the disk, the grubenv offset and the booted bank as o
+// says (DefaultOptions on a running host). It reads the GPT and the ESP;
+// it does not read the boot state.
+func Locate(ctx context.Context, o Options) (*Location, error) {
+	loc := &Location{Disk: o.Disk}
 	var uuid gpt.GUID
 	var haveUUID bool
 	if o.Booted != "" {
@@ -63,7 +69,7 @@ func resolve(ctx context.Context, o Options) (*location, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--booted: %w", err)
 		}
-		loc.booted, loc.bootedOK, loc.bootedWhy = b, true, "--booted flag"
+		loc.Booted, loc.BootedKnown, loc.BootedWhy = b, true, "--booted flag"
 	} else {
 		data, err := os.ReadFile(o.CmdlinePath)
 		if err != nil {
@@ -72,51 +78,51 @@ func resolve(ctx context.Context, o Options) (*location, error) {
 		if uuid, err = bootdisk.BootPartUUID(string(data)); err == nil {
 			haveUUID = true
 		} else {
-			loc.bootedWhy = fmt.Sprintf("%s: %v", o.CmdlinePath, err)
+			loc.BootedWhy = fmt.Sprintf("%s: %v", o.CmdlinePath, err)
 		}
 	}
-	if loc.disk == "" {
+	if loc.Disk == "" {
 		d, err := discover(ctx, o.SysBlockDir, o.DevDir, uuid, haveUUID)
 		if err != nil {
 			return nil, err
 		}
-		loc.disk = d
+		loc.Disk = d
 	}
 	needGPT := (o.EnvOffset < 0 && o.ESPOffset < 0) || haveUUID
 	var table *gpt.Table
-	f, err := os.Open(loc.disk)
+	f, err := os.Open(loc.Disk)
 	if err != nil {
 		return nil, fmt.Errorf("open disk: %w", err)
 	}
 	defer f.Close()
 	if needGPT {
 		if table, err = gpt.ReadOpen(ctx, f); err != nil {
-			return nil, fmt.Errorf("read GPT of %s: %w", loc.disk, err)
+			return nil, fmt.Errorf("read GPT of %s: %w", loc.Disk, err)
 		}
 	}
 	if haveUUID {
 		if b, err := bootdisk.BankOf(table, uuid); err == nil {
-			loc.booted, loc.bootedOK = b, true
-			loc.bootedWhy = fmt.Sprintf("PARTUUID %s on the kernel command line is bank %s's BOOT partition", uuid, b)
+			loc.Booted, loc.BootedKnown = b, true
+			loc.BootedWhy = fmt.Sprintf("PARTUUID %s on the kernel command line is bank %s's BOOT partition", uuid, b)
 		} else {
-			loc.bootedWhy = fmt.Sprintf("PARTUUID %s on the kernel command line is no BOOT partition of %s", uuid, loc.disk)
+			loc.BootedWhy = fmt.Sprintf("PARTUUID %s on the kernel command line is no BOOT partition of %s", uuid, loc.Disk)
 		}
 	}
-	loc.envOffset = o.EnvOffset
-	if loc.envOffset < 0 {
+	loc.EnvOffset = o.EnvOffset
+	if loc.EnvOffset < 0 {
 		esp := o.ESPOffset
 		if esp < 0 {
 			p, ok := findType(table, disklayout.TypeEFISystem)
 			if !ok {
-				return nil, fmt.Errorf("find EFI system partition on %s: no partition of type %s", loc.disk, disklayout.TypeEFISystem)
+				return nil, fmt.Errorf("find EFI system partition on %s: no partition of type %s", loc.Disk, disklayout.TypeEFISystem)
 			}
 			esp, _ = table.Bytes(p)
 		}
 		off, err := bootstate.LocateEnv(ctx, f, esp)
 		if err != nil {
-			return nil, fmt.Errorf("find grubenv on %s: %w", loc.disk, err)
+			return nil, fmt.Errorf("find grubenv on %s: %w", loc.Disk, err)
 		}
-		loc.envOffset = off
+		loc.EnvOffset = off
 	}
 	return loc, nil
 }

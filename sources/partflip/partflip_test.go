@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/petrel-os/petrel/sources/bootstate"
 	"github.com/petrel-os/petrel/sources/cli"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -25,22 +25,6 @@ const (
 	uuidBootB = "22222222-0000-4000-8000-00000000000b"
 	espStart  = 10240 // sector
 )
-
-func lookTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		if p := filepath.Join(dir, name); fileExists(p) {
-			return p
-		}
-	}
-	t.Fatalf("%s not found: install the Debian package %s", name, pkg)
-	return ""
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // makeImage builds a GPT disk image with sgdisk, mkfs.vfat and mtools: an
 // ESP holding EFI/BOOT/grubenv with state s, BOOT-A as partition 3 and
@@ -56,15 +40,7 @@ func makeImage(t *testing.T, s bootstate.State) string {
 		t.Fatal(err)
 	}
 	const boot = "6B636168-7420-6568-2070-6C616E657421"
-	run := func(env []string, name string, args ...string) {
-		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Env = append(os.Environ(), env...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-	}
-	run(nil, lookTool(t, "sgdisk", "gdisk"), "-o",
+	testkit.Run(t, "sgdisk", "-o",
 		"-n1:2048:10239", "-t1:EF02",
 		fmt.Sprintf("-n2:%d:18431", espStart), "-t2:EF00",
 		"-n3:18432:20479", "-t3:"+boot, "-u3:"+uuidBootA,
@@ -73,9 +49,9 @@ func makeImage(t *testing.T, s bootstate.State) string {
 		"-n9:24576:26623", "-t9:8300",
 		img)
 	esp := filepath.Join(dir, "esp.img")
-	run(nil, lookTool(t, "mkfs.vfat", "dosfstools"), "-C", esp, "4096")
+	testkit.Run(t, "mkfs.vfat", "-C", esp, "4096")
 	mt := []string{"MTOOLS_SKIP_CHECK=1"}
-	run(mt, lookTool(t, "mmd", "mtools"), "-i", esp, "::/EFI", "::/EFI/BOOT")
+	testkit.RunEnv(t, mt, "mmd", "-i", esp, "::/EFI", "::/EFI/BOOT")
 	env, err := s.Env()
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +64,7 @@ func makeImage(t *testing.T, s bootstate.State) string {
 	if err := os.WriteFile(ge, block, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run(mt, lookTool(t, "mcopy", "mtools"), "-i", esp, ge, "::/EFI/BOOT/grubenv")
+	testkit.RunEnv(t, mt, "mcopy", "-i", esp, ge, "::/EFI/BOOT/grubenv")
 	data, err := os.ReadFile(esp)
 	if err != nil {
 		t.Fatal(err)

@@ -2,12 +2,11 @@ package partflip
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/petrel-os/petrel/sources/flock"
 )
 
 // lockWait bounds how long a transition waits for another one to finish.
@@ -20,23 +19,8 @@ const lockWait = 30 * time.Second
 func lockDisk(ctx context.Context, f *os.File, onWait func()) error {
 	ctx, cancel := context.WithTimeout(ctx, lockWait)
 	defer cancel()
-	waited := false
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			return fmt.Errorf("lock %s: %w", f.Name(), err)
-		}
-		if !waited && onWait != nil {
-			onWait()
-		}
-		waited = true
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("lock %s: another partflip holds it: %w", f.Name(), ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
+	if err := flock.Lock(ctx, f, onWait); err != nil {
+		return fmt.Errorf("another partflip holds the disk: %w", err)
 	}
+	return nil
 }
