@@ -30,6 +30,11 @@ const (
 	PathConfigurationFiles = "/configuration-files"
 	PathOS                 = "/os"
 	PathReboot             = "/actions/reboot"
+	PathUpdateStatus       = "/updates/status"
+	PathRefreshUpdates     = "/actions/refresh-updates"
+	PathPrepareUpdate      = "/actions/prepare-update"
+	PathActivateUpdate     = "/actions/activate-update"
+	PathDeactivateUpdate   = "/actions/deactivate-update"
 )
 
 // Query parameter names.

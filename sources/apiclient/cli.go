@@ -30,19 +30,27 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 //	apiclient [-s/--socket-path P] [-v/--verbose] [--log-level L] SUBCOMMAND
 //
 // The subcommands are raw (the default: flags without a subcommand are
-// raw's), get, set, apply and reboot, as in upstream's apiclient.
+// raw's), get, set, apply, reboot, update and exec, as in upstream's
+// apiclient. exec exits with the command's exit status.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout}
-	return cli.Run(ctx, a.command(), args, stdout, stderr)
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	code := cli.Run(ctx, a.command(), args, stdout, stderr)
+	if code == cli.ExitOK {
+		return a.exitCode
+	}
+	return code
 }
 
 // app is the state of one command-line run.
 type app struct {
 	stdin    io.Reader
 	stdout   io.Writer
+	stderr   io.Writer // progress messages
 	socket   string
 	logLevel string
 	verbose  bool
+	// exitCode is the exit status of a successful run: exec's command's.
+	exitCode int
 }
 
 // open returns a client of the --socket-path API.
@@ -52,10 +60,10 @@ func (a *app) command() *cobra.Command {
 	var raw rawOptions
 	root := &cobra.Command{
 		Use:   "apiclient",
-		Short: "Talk to the Petrel API: raw requests (the default subcommand), get, set, apply and reboot",
+		Short: "Talk to the Petrel API: raw requests (the default subcommand), get, set, apply, reboot, update and exec",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return cli.Usagef("unknown subcommand %q (want raw, get, set, apply or reboot)", args[0])
+				return cli.Usagef("unknown subcommand %q (want raw, get, set, apply, reboot, update or exec)", args[0])
 			}
 			return nil
 		},
@@ -66,7 +74,7 @@ func (a *app) command() *cobra.Command {
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level (accepted for compatibility)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print the HTTP status in raw mode")
 	raw.addFlags(root.Flags())
-	root.AddCommand(a.rawCmd(), a.getCmd(), a.setCmd(), a.applyCmd(), a.rebootCmd())
+	root.AddCommand(a.rawCmd(), a.getCmd(), a.setCmd(), a.applyCmd(), a.rebootCmd(), a.updateCmd(), a.execCmd())
 	return root
 }
 

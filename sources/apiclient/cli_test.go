@@ -14,6 +14,7 @@ import (
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/apiserver"
 	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/testkit/apitest"
 )
 
 type rebooter struct{ n int }
@@ -22,38 +23,19 @@ func (r *rebooter) Reboot(context.Context) error { r.n++; return nil }
 
 func startServer(t *testing.T) (string, *rebooter) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "apic")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cur, err := datastore.Create(filepath.Join(dir, "ds"), "1.0.0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	store, err := datastore.Open(ctx, cur)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rb := &rebooter{}
-	srv := apiserver.New(apiserver.Config{Store: store, Rebooter: rb, SocketGID: -1,
-		OS: api.OSRelease{PrettyName: "Petrel", VariantID: "metal-dev", VersionID: "1.0.0", BuildID: "b", Arch: "x86_64"}})
-	sock := filepath.Join(dir, "api.sock")
-	ln, err := apiserver.Listen(sock, -1, 0o660)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		store.Close()
+	sock := serve(t, func(_ string, store *datastore.Store) apiserver.Config {
+		return apiserver.Config{Store: store, Rebooter: rb, SocketGID: -1,
+			OS: api.OSRelease{PrettyName: "Petrel", VariantID: "metal-dev", VersionID: "1.0.0", BuildID: "b", Arch: "x86_64"}}
 	})
 	return sock, rb
+}
+
+// serve runs an API server until the test ends (apitest.Serve) with a
+// datastore of version 1.0.0; it returns the socket.
+func serve(t *testing.T, config func(sock string, store *datastore.Store) apiserver.Config) string {
+	t.Helper()
+	return apitest.Serve(t, "1.0.0", config)
 }
 
 func run(t *testing.T, stdin string, args ...string) (int, string, string) {

@@ -39,6 +39,16 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+api.PathConfigurationFiles, s.handle(s.section("configuration-files")))
 	m.HandleFunc("GET "+api.PathOS, s.handle(s.getOS))
 	m.HandleFunc("POST "+api.PathReboot, s.handle(s.reboot))
+	if s.exec != nil {
+		m.HandleFunc("GET "+api.PathExec, s.serveExec)
+	}
+	m.HandleFunc("GET "+api.PathContainerStatus, s.handle(s.containerStatus))
+	if s.updates != nil {
+		m.HandleFunc("GET "+api.PathUpdateStatus, s.handle(s.getUpdateStatus))
+		for _, cmd := range api.UpdateCommands() {
+			m.HandleFunc("POST "+cmd.Path(), s.handle(s.startUpdate(cmd)))
+		}
+	}
 }
 
 // query returns a parameter and whether it was given; a given but empty

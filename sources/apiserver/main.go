@@ -1,16 +1,13 @@
 package apiserver
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/user"
-	"runtime"
 	"strconv"
-	"strings"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
@@ -18,6 +15,7 @@ import (
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/cli"
 	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/hostexec"
 	"github.com/petrel-os/petrel/sources/settings"
 )
 
@@ -36,6 +34,20 @@ type Options struct {
 	Systemctl    string
 	LogLevel     string
 	MaxBodyBytes int64
+	// Updater is the updater agent run for the update actions;
+	// UpdateStatus and UpdateLock are the status document and the lock
+	// of the update state machine (UpdateConfig).
+	Updater      string
+	UpdateStatus string
+	UpdateLock   string
+	// ExecSocketPath is the host containerd's socket, where /exec runs
+	// commands (upstream's --exec-socket-path); ExecFIFODir holds the
+	// FIFOs of their standard streams.
+	ExecSocketPath string
+	ExecFIFODir    string
+	// ContainerStatus is the directory of host-ctr's status documents,
+	// served at api.PathContainerStatus.
+	ContainerStatus string
 }
 
 // DefaultApplier is the settings applier of a Petrel host (sources/render).
@@ -52,15 +64,27 @@ func DefaultOptions() Options {
 		Systemctl:    "/usr/bin/systemctl",
 		LogLevel:     "info",
 		MaxBodyBytes: api.MaxBodyBytes,
+		Updater:      DefaultUpdater,
+		UpdateStatus: "/run/petrel/update-status.json",
+		UpdateLock:   "/run/lock/petrel-update-api.lock",
+
+		ExecSocketPath:  hostexec.DefaultSocket,
+		ExecFIFODir:     hostexec.DefaultFIFODir,
+		ContainerStatus: api.DefaultContainerStatusDir,
 	}
 }
+
+// DefaultUpdater is the updater agent of a Petrel host (sources/updater).
+const DefaultUpdater = "/usr/bin/updater"
 
 // Config returns the Config that Main serves store with for these
 // options; it is the production wiring, and tests that mean to test what
 // ships start from it: the settings model as Validator, the settings
 // applier program (told the socket path) as Applier, systemctl as
-// Rebooter, the socket's group and the os-release fields, and the default
-// Limits. A missing group or os-release is logged, not fatal.
+// Rebooter, the socket's group and the os-release fields, the default
+// Limits, the update routes running the updater agent (told the
+// socket), and /exec in the host containerd. A missing
+// group or os-release is logged, not fatal.
 func (o Options) Config(store *datastore.Store, log *slog.Logger, stderr io.Writer) (Config, error) {
 	gid := o.SocketGID
 	if gid < 0 {
@@ -71,7 +95,7 @@ func (o Options) Config(store *datastore.Store, log *slog.Logger, stderr io.Writ
 			return Config{}, fmt.Errorf("parse gid of group %q: %w", o.SocketGroup, err)
 		}
 	}
-	osr, err := readOSRelease(o.OSRelease)
+	osr, err := api.ReadOSRelease(o.OSRelease)
 	if err != nil {
 		log.Warn("os-release unreadable; /os will be empty", "path", o.OSRelease, "error", err)
 	}
@@ -89,6 +113,16 @@ func (o Options) Config(store *datastore.Store, log *slog.Logger, stderr io.Writ
 		SocketGID:    gid,
 		MaxBodyBytes: o.MaxBodyBytes,
 		Limits:       DefaultLimits(),
+
+		ContainerStatusDir: o.ContainerStatus,
+		Updates: &UpdateConfig{
+			Updater:    o.Updater,
+			SocketPath: o.SocketPath,
+			StatusPath: o.UpdateStatus,
+			LockPath:   o.UpdateLock,
+			Timeouts:   DefaultUpdateTimeouts(),
+		},
+		Exec: &hostexec.Config{Socket: o.ExecSocketPath, Namespace: hostexec.DefaultNamespace, FIFODir: o.ExecFIFODir},
 	}, nil
 }
 
@@ -126,6 +160,12 @@ func command(stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.Systemctl, "systemctl", o.Systemctl, "systemctl used for /actions/reboot")
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	f.Int64Var(&o.MaxBodyBytes, "max-body-bytes", o.MaxBodyBytes, "largest request body accepted")
+	f.StringVar(&o.Updater, "updater", o.Updater, "updater agent run for the update actions")
+	f.StringVar(&o.UpdateStatus, "update-status", o.UpdateStatus, "update status document (on tmpfs)")
+	f.StringVar(&o.UpdateLock, "update-lock", o.UpdateLock, "lock held while an update command runs")
+	f.StringVar(&o.ExecSocketPath, "exec-socket-path", o.ExecSocketPath, "host containerd socket, where /exec runs commands in host containers")
+	f.StringVar(&o.ExecFIFODir, "exec-fifo-dir", o.ExecFIFODir, "directory of the FIFOs of /exec commands' standard streams")
+	f.StringVar(&o.ContainerStatus, "container-status-dir", o.ContainerStatus, "host-ctr's container status documents")
 	return cmd
 }
 
@@ -161,44 +201,4 @@ func run(ctx context.Context, o Options, log *slog.Logger, stderr io.Writer) err
 	err = srv.Serve(ctx, ln)
 	log.Info("stopped")
 	return err
-}
-
-// readOSRelease reads the fields served at /os from an os-release file.
-func readOSRelease(path string) (api.OSRelease, error) {
-	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
-	if arch == "" {
-		arch = runtime.GOARCH
-	}
-	o := api.OSRelease{Arch: arch}
-	f, err := os.Open(path)
-	if err != nil {
-		return o, fmt.Errorf("open os-release: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
-		if !ok || strings.HasPrefix(k, "#") {
-			continue
-		}
-		if uq, err := strconv.Unquote(v); err == nil {
-			v = uq
-		} else {
-			v = strings.Trim(v, `'"`)
-		}
-		switch k {
-		case "PRETTY_NAME":
-			o.PrettyName = v
-		case "VARIANT_ID":
-			o.VariantID = v
-		case "VERSION_ID":
-			o.VersionID = v
-		case "BUILD_ID":
-			o.BuildID = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return o, fmt.Errorf("read os-release %q: %w", path, err)
-	}
-	return o, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/hostexec"
 	"github.com/petrel-os/petrel/sources/settings"
 	"github.com/petrel-os/petrel/sources/testkit"
 )
@@ -29,6 +30,9 @@ import (
 const peerEnv = "APISERVER_TEST_PEER_SOCKET"
 
 func TestMain(m *testing.M) {
+	if state := os.Getenv(fakeUpdaterEnv); state != "" {
+		os.Exit(runFakeUpdater(state, os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if sock := os.Getenv(peerEnv); sock != "" {
 		c := apiclient.New(sock)
 		code, body, err := c.Raw(context.Background(), http.MethodGet, "/settings", nil)
@@ -130,7 +134,8 @@ func TestMainNotifiesAndShutsDown(t *testing.T) {
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"--datastore-path", cur, "--socket-path", sock, "--socket-gid", "0", "--os-release", filepath.Join(dir, "none")}, &stderr, &stderr)
+		done <- Main(ctx, []string{"--datastore-path", cur, "--socket-path", sock, "--socket-gid", "0", "--os-release", filepath.Join(dir, "none"),
+			"--updater", filepath.Join(dir, "none"), "--update-status", filepath.Join(dir, "status.json"), "--update-lock", filepath.Join(dir, "lock")}, &stderr, &stderr)
 	}()
 	buf := make([]byte, 64)
 	nc.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -187,6 +192,13 @@ func buildServer(t *testing.T, dir string) string {
 	return filepath.Join(dir, "apiserver")
 }
 
+// updateFlags keeps the update routes of an apiserver run by a test in
+// dir, away from the machine's /run.
+func updateFlags(dir string) []string {
+	return []string{"--updater", filepath.Join(dir, "no-updater"), "--update-status", filepath.Join(dir, "update-status.json"),
+		"--update-lock", filepath.Join(dir, "update.lock")}
+}
+
 func waitForSocket(t *testing.T, c *apiclient.Client, proc *os.Process) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -222,7 +234,7 @@ func TestCrashAtomicity(t *testing.T) {
 	cases := map[string]int{}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range kills {
-		cmd := exec.Command(bin, "--datastore-path", cur, "--socket-path", sock, "--socket-gid", "0", "--log-level", "error")
+		cmd := exec.Command(bin, append(updateFlags(dir), "--datastore-path", cur, "--socket-path", sock, "--socket-gid", "0", "--log-level", "error")...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
@@ -259,7 +271,7 @@ func TestCrashAtomicity(t *testing.T) {
 		cmd.Wait()
 		c.Close()
 	}
-	cmd := exec.Command(bin, "--datastore-path", cur, "--socket-path", sock, "--socket-gid", "0", "--log-level", "error")
+	cmd := exec.Command(bin, append(updateFlags(dir), "--datastore-path", cur, "--socket-path", sock, "--socket-gid", "0", "--log-level", "error")...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +408,7 @@ func checkGeneration(t *testing.T, c *apiclient.Client, round, acked, attempted 
 
 // TestProductionConfig checks the wiring Main serves with: the settings
 // model, the settings applier told the socket, systemctl, the shipped
-// limits. TestShippedUnits (sources/agent) runs it from the shipped unit.
+// limits, the update routes. TestShippedUnits (sources/agent) runs it from the shipped unit.
 func TestProductionConfig(t *testing.T) {
 	o := DefaultOptions()
 	o.SocketPath = "/run/test.sock"
@@ -417,6 +429,13 @@ func TestProductionConfig(t *testing.T) {
 	}
 	if cfg.Limits != DefaultLimits() || cfg.MaxBodyBytes != api.MaxBodyBytes || cfg.SocketGID != 0 {
 		t.Errorf("Limits %+v, MaxBodyBytes %d, SocketGID %d; want the defaults, %d, 0", cfg.Limits, cfg.MaxBodyBytes, cfg.SocketGID, api.MaxBodyBytes)
+	}
+	if u := cfg.Updates; u == nil || *u != (UpdateConfig{Updater: "/usr/bin/updater", SocketPath: "/run/test.sock", StatusPath: "/run/petrel/update-status.json",
+		LockPath: "/run/lock/petrel-update-api.lock", Timeouts: DefaultUpdateTimeouts()}) {
+		t.Errorf("Updates = %+v, want the updater agent told the socket, the status on /run and the lock of the contract", u)
+	}
+	if e := cfg.Exec; e == nil || *e != (hostexec.Config{Socket: "/run/host-containerd/containerd.sock", Namespace: "default", FIFODir: "/run/petrel/exec"}) {
+		t.Errorf("Exec = %+v, want the host containerd's socket and namespace of the contract", e)
 	}
 	o.Applier = ""
 	if cfg, _ := o.Config(nil, slog.New(slog.DiscardHandler), &stderr); fmt.Sprintf("%T", cfg.Applier) != "apiserver.LogApplier" {

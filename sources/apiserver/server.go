@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/hostexec"
 )
 
 // Validator checks a settings patch: the nested object under "settings",
@@ -54,6 +56,15 @@ type Config struct {
 	// Limits of connections and their timing; zero fields take the
 	// defaults of DefaultLimits.
 	Limits Limits
+	// Updates wires the update routes; nil serves none.
+	Updates *UpdateConfig
+	// Exec wires GET /exec, commands in host containers (the host
+	// containerd's socket, namespace and a FIFO directory); nil serves
+	// no such route.
+	Exec *hostexec.Config
+	// ContainerStatusDir holds host-ctr's status documents; "" serves an
+	// empty object.
+	ContainerStatusDir string
 }
 
 // Limits bound what one client can hold on to: connections, and how long
@@ -115,6 +126,15 @@ type Server struct {
 	settingsCache atomic.Pointer[encodedBody]
 	// failures numbers the 5xx answers, to find them in the log.
 	failures atomic.Uint64
+	// updates is the update state machine; nil without Config.Updates.
+	updates *updates
+	// exec serves /exec; nil without Config.Exec.
+	exec *hostexec.Exec
+	// bgCtx is cancelled, and bg waited for, when Serve returns: they own
+	// the work that outlives a request (update commands).
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 // encodedBody is a response body encoded for one live version.
@@ -143,8 +163,25 @@ func New(cfg Config) *Server {
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, auth: authorizer{gid: cfg.SocketGID, groups: procGroups}, mux: http.NewServeMux()}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	if cfg.Updates != nil {
+		s.updates = newUpdates(*cfg.Updates)
+	}
+	if cfg.Exec != nil {
+		s.exec = hostexec.New(*cfg.Exec, cfg.Logger)
+	}
 	s.routes()
 	return s
+}
+
+// background runs f in a goroutine that Serve stops (cancelling its
+// context) and waits for when it returns.
+func (s *Server) background(f func(ctx context.Context)) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f(s.bgCtx)
+	}()
 }
 
 type permissive struct{}
@@ -269,9 +306,16 @@ func Listen(path string, gid int, mode os.FileMode) (*net.UnixListener, error) {
 }
 
 // Serve serves ln until ctx is cancelled, then shuts down gracefully,
-// letting requests in flight finish for up to 5 seconds. At most
-// Limits.MaxConnections connections are served at once.
+// letting requests in flight finish for up to 5 seconds, and stops an
+// update command that is still running. At most Limits.MaxConnections
+// connections are served at once. With update routes, it first rebuilds
+// the update status in the background (restoreUpdates).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.bg.Wait()
+	defer s.bgCancel()
+	if s.updates != nil {
+		s.background(s.restoreUpdates)
+	}
 	l := s.cfg.Limits
 	hs := &http.Server{
 		Handler:           s.Handler(),
@@ -299,6 +343,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("shut down API server: %w", err)
 	}
 	return nil
+}
+
+// serveExec runs an exec session (sources/hostexec). The session outlives
+// the request's deadlines, which are cleared, and belongs to the server's
+// background work: a shutdown ends it (the command is killed, the client
+// told) and waits for it.
+func (s *Server) serveExec(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	if err := errors.Join(rc.SetReadDeadline(time.Time{}), rc.SetWriteDeadline(time.Time{})); err != nil {
+		s.writeErr(w, r, fmt.Errorf("clear deadlines of an exec session: %w", err))
+		return
+	}
+	s.bg.Add(1)
+	defer s.bg.Done()
+	s.exec.Serve(s.bgCtx, w, r)
 }
 
 // httpError is an error with the status code it is answered with.

@@ -50,6 +50,10 @@ type Images struct {
 	Boot string `json:"boot"`
 	Root string `json:"root"`
 	Hash string `json:"hash"`
+	// RootHash is the dm-verity root hash of the root image (64 lower-case
+	// hex digits), signed with the manifest: the updater checks the root it
+	// wrote against it. Petrel's field; upstream's manifests lack it.
+	RootHash string `json:"root_hash,omitempty"`
 }
 
 // Names returns the image names in the order an update writes them:

@@ -25,7 +25,8 @@ func TestParseExample(t *testing.T) {
 	}
 	if len(m.Updates) != 2 || m.Updates[0].Version != MustParseVersion("0.2.0") || len(m.Updates[0].Waves) != 7 ||
 		m.Updates[0].Waves[6] != (waves.Start{Seed: 1843, Time: time.Date(2025, 3, 7, 12, 0, 0, 0, time.UTC)}) ||
-		m.Updates[1].Images.Root != "petrel-metal-dev-x86_64-0.1.0-12345678-root.erofs.zst" || len(m.Updates[1].Waves) != 0 {
+		m.Updates[1].Images.Root != "petrel-metal-dev-x86_64-0.1.0-12345678-root.erofs.zst" || len(m.Updates[1].Waves) != 0 ||
+		m.Updates[0].Images.RootHash != "4a3f0c6b2d8e9f1a7b5c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a" || m.Updates[1].Images.RootHash != "" {
 		t.Fatalf("parsed %+v", m)
 	}
 	want := Migrations{
@@ -79,6 +80,10 @@ func TestParseErrors(t *testing.T) {
 			`updates[0].images.boot: "a/b": expected a non-empty name`,
 			`updates[0].images.root: "..": expected`,
 			`updates[0].images.hash: "": expected`}},
+		{"bad root hashes", `{"updates":[{"variant":"v","arch":"a","version":"1.0.0","max_version":"1.0.0","waves":{},` +
+			`"images":{"boot":"b","root":"r","hash":"h","root_hash":"ABCD"}},` +
+			`{"variant":"v","arch":"a","version":"2.0.0","max_version":"2.0.0","waves":{},"images":{"boot":"b","root":"r","hash":"h","root_hash":1}}],"migrations":{}}`,
+			[]string{`updates[0].images.root_hash: "ABCD": expected 64 lower-case hex digits`, "updates[1].images.root_hash: expected a string, got a number"}},
 		{"duplicate wave seed", valid(`,"waves":{"0":"2025-01-01T00:00:00Z","0":"2025-01-02T00:00:00Z"}`), []string{`"waves": key given twice`}},
 		{"waves out of order", `{"updates":[{"variant":"v","arch":"a","version":"1.0.0","max_version":"1.0.0",` +
 			`"waves":{"0":"2025-01-02T00:00:00Z","20":"2025-01-01T00:00:00Z"},"images":{"boot":"b","root":"r","hash":"h"}}],"migrations":{}}`,
@@ -111,7 +116,7 @@ func TestParseErrors(t *testing.T) {
 func TestAddAndMaxVersion(t *testing.T) {
 	v := MustParseVersion
 	mk := func(ver string) Update {
-		return Update{Variant: "metal-dev", Arch: "x86_64", Version: v(ver), Images: Images{"b" + ver, "r" + ver, "h" + ver}}
+		return Update{Variant: "metal-dev", Arch: "x86_64", Version: v(ver), Images: Images{Boot: "b" + ver, Root: "r" + ver, Hash: "h" + ver}}
 	}
 	m := &Manifest{Migrations: Migrations{}}
 	for _, ver := range []string{"1.0.0", "1.2.0", "1.1.0"} {

@@ -174,6 +174,9 @@ func (p *parser) update(path string, data []byte) (Update, bool) {
 			Root: p.name(join(path, "images.root"), img["root"]),
 			Hash: p.name(join(path, "images.hash"), img["hash"]),
 		}
+		if rh, ok := img["root_hash"]; ok {
+			u.Images.RootHash = p.rootHash(join(path, "images.root_hash"), rh)
+		}
 	}
 	return u, len(p.errs) == n
 }
@@ -204,6 +207,20 @@ func plainName(s string) bool {
 		}
 	}
 	return true
+}
+
+// rootHash reads a dm-verity root hash: 64 lower-case hex digits.
+func (p *parser) rootHash(path string, data []byte) string {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		p.addf(path, "expected a string, got %s", kind(data))
+		return ""
+	}
+	if len(s) != 64 || strings.Trim(s, "0123456789abcdef") != "" {
+		p.addf(path, "%q: expected 64 lower-case hex digits (a sha256 dm-verity root hash)", s)
+		return ""
+	}
+	return s
 }
 
 func (p *parser) version(path string, data []byte) Version {

@@ -14,6 +14,11 @@
 //     read SOURCE_DATE_EPOCH from the last commit).
 //   - CheckMain runs a command's Main with a table of arguments and checks
 //     the exit code and what it printed.
+//   - MemFile is an io.WriterAt in memory (a hash tree from
+//     verity.Format, say).
+//   - Helper runs the test binary as a helper process (an agent that a
+//     crash test kills); RunKilled runs a command and tells whether SIGKILL
+//     ended it.
 //
 // It lives under sources/ so that the tests of both halves of the module
 // can import it (tools may import sources, never the other way round).

@@ -17,7 +17,8 @@ import (
 const importPath = "github.com/petrel-os/petrel/sources/testkit"
 
 // importers lists the packages of the module at dir whose non-test files
-// import testkit.
+// import testkit or one of its test-support packages (sources/testkit/...),
+// other than those packages themselves.
 func importers(t *testing.T, dir string) []string {
 	t.Helper()
 	cmd := exec.Command(Tool(t, "go"), "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...")
@@ -25,7 +26,8 @@ func importers(t *testing.T, dir string) []string {
 	var bad []string
 	for _, line := range strings.Split(strings.TrimSpace(RunCmd(t, cmd)), "\n") {
 		f := strings.Fields(line)
-		if len(f) > 0 && slices.Contains(f[1:], importPath) {
+		isKit := func(p string) bool { return p == importPath || strings.HasPrefix(p, importPath+"/") }
+		if len(f) > 0 && !isKit(f[0]) && slices.ContainsFunc(f[1:], isKit) {
 			bad = append(bad, f[0])
 		}
 	}
@@ -46,19 +48,21 @@ func TestNotImportedByProductionCode(t *testing.T) {
 func TestImportersFindsProductionImport(t *testing.T) {
 	t.Parallel()
 	dir := Tree(t, map[string]string{
-		"go.mod":                  "module github.com/petrel-os/petrel\n\ngo 1.26\n",
-		"sources/testkit/kit.go":  "package testkit\n",
-		"sources/ok/ok.go":        "package ok\n",
-		"sources/ok/ok_test.go":   "package ok\n\nimport _ \"" + importPath + "\"\n",
-		"cmd/bad/main.go":         "package main\n\nimport _ \"" + importPath + "\"\n\nfunc main() {}\n",
-		"sources/other/other.go":  "package other\n\nimport _ \"" + importPath + "\"\n",
-		"sources/other/doc.go":    "// Package other imports testkit in production code.\npackage other\n",
-		"tools/clean/clean.go":    "package clean\n",
-		"tools/clean/x_test.go":   "package clean_test\n\nimport _ \"" + importPath + "\"\n",
-		"sources/testkit/kit2.go": "package testkit\n",
+		"go.mod":                     "module github.com/petrel-os/petrel\n\ngo 1.26\n",
+		"sources/testkit/kit.go":     "package testkit\n",
+		"sources/ok/ok.go":           "package ok\n",
+		"sources/ok/ok_test.go":      "package ok\n\nimport _ \"" + importPath + "\"\n",
+		"cmd/bad/main.go":            "package main\n\nimport _ \"" + importPath + "\"\n\nfunc main() {}\n",
+		"sources/other/other.go":     "package other\n\nimport _ \"" + importPath + "\"\n",
+		"sources/other/doc.go":       "// Package other imports testkit in production code.\npackage other\n",
+		"tools/clean/clean.go":       "package clean\n",
+		"tools/clean/x_test.go":      "package clean_test\n\nimport _ \"" + importPath + "\"\n",
+		"tools/sub/sub.go":           "package sub\n\nimport _ \"" + importPath + "/sub\"\n",
+		"sources/testkit/kit2.go":    "package testkit\n",
+		"sources/testkit/sub/sub.go": "// Package sub is test support built on testkit.\npackage sub\n\nimport _ \"" + importPath + "\"\n",
 	})
 	got := importers(t, dir)
-	want := []string{"github.com/petrel-os/petrel/cmd/bad", "github.com/petrel-os/petrel/sources/other"}
+	want := []string{"github.com/petrel-os/petrel/cmd/bad", "github.com/petrel-os/petrel/sources/other", "github.com/petrel-os/petrel/tools/sub"}
 	if !slices.Equal(got, want) {
 		t.Errorf("importers = %v, want %v", got, want)
 	}

@@ -56,6 +56,38 @@ func NewRoot(keys map[string][]*Key, expires time.Time) (*metadata.Metadata[meta
 	return root, nil
 }
 
+// NewKeys returns a new ed25519 key for each role.
+func NewKeys() (map[string][]*Key, error) {
+	keys := map[string][]*Key{}
+	for _, role := range Roles {
+		k, err := NewKey()
+		if err != nil {
+			return nil, err
+		}
+		keys[role] = []*Key{k}
+	}
+	return keys, nil
+}
+
+// NewSignedRoot returns root metadata as NewRoot makes it, signed by the
+// root keys, as JSON: the root of trust of a new repository.
+func NewSignedRoot(keys map[string][]*Key, expires time.Time) ([]byte, error) {
+	root, err := NewRoot(keys, expires)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys[metadata.ROOT] {
+		if _, err := root.Sign(k.Signer()); err != nil {
+			return nil, fmt.Errorf("sign root: %w", err)
+		}
+	}
+	data, err := root.ToBytes(true)
+	if err != nil {
+		return nil, fmt.Errorf("encode root: %w", err)
+	}
+	return data, nil
+}
+
 // Create starts a repository in dir, which must hold none, trusting the
 // signed root metadata rootJSON. Its other roles are empty, unsigned and
 // at version 0 until the first Commit.

@@ -29,18 +29,18 @@ func TestKeyPEMRoundTrip(t *testing.T) {
 // targets and consistent-snapshot files, and versions never go back.
 func TestCommitOpen(t *testing.T) {
 	dir := t.TempDir()
-	keys := map[string][]*Key{}
-	for _, r := range Roles {
-		k, _ := NewKey()
-		keys[r] = []*Key{k}
-	}
-	now := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
-	root, err := NewRoot(keys, now.Add(time.Hour))
+	keys, err := NewKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
-	root.Sign(keys[metadata.ROOT][0].Signer())
-	rootJSON, _ := root.ToBytes(true)
+	now := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	rootJSON, err := NewSignedRoot(keys, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root, err := metadata.Root().FromBytes(rootJSON); err != nil || root.VerifyDelegate(metadata.ROOT, root) != nil {
+		t.Fatalf("NewSignedRoot gives a root not signed by its root key: %v", err)
+	}
 	r, err := Create(dir, rootJSON)
 	if err != nil {
 		t.Fatal(err)

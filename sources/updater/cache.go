@@ -1,6 +1,7 @@
 package updater
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -58,4 +59,16 @@ func (c *cache) remove(role string) error {
 		return fmt.Errorf("drop cached %s metadata: %w", role, err)
 	}
 	return outfile.SyncDir(c.dir)
+}
+
+// lock serialises refreshes of processes that share the cache (the
+// agent's check-update and update-image, say): without it one could
+// write back a timestamp older than the other's. It waits while ctx
+// lasts.
+func (c *cache) lock(ctx context.Context) (unlock func(), err error) {
+	unlock, err = lock(ctx, c.dir, true)
+	if err != nil {
+		return nil, fmt.Errorf("lock metadata cache: %w", err)
+	}
+	return unlock, nil
 }

@@ -1,6 +1,7 @@
 package updater
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -26,7 +27,12 @@ var ErrNotCached = errors.New("metadata not cached")
 func (c *Client) Cached() (*Repo, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	tm, err := c.trusted()
+	unlock, err := c.cache.lock(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	tm, raw, err := c.trusted()
 	if err != nil {
 		return nil, err
 	}
@@ -50,20 +56,22 @@ func (c *Client) Cached() (*Repo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load cached %s metadata: %w", role, c.classify(role, data, nil, err))
 		}
+		raw[role] = data
 	}
-	return newRepo(c, tm), nil
+	return newRepo(c, tm, raw), nil
 }
 
 // trusted starts the trusted metadata from the root to start from (see
-// startRoot). The caller holds c.mu.
-func (c *Client) trusted() (*trustedmetadata.TrustedMetadata, error) {
+// startRoot), and the map of the raw metadata it is built from. The caller
+// holds c.mu and the cache lock.
+func (c *Client) trusted() (*trustedmetadata.TrustedMetadata, map[string][]byte, error) {
 	rootData, err := c.startRoot()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tm, err := trustedmetadata.New(rootData)
 	if err != nil {
-		return nil, fmt.Errorf("load trusted root: %w", c.classify(metadata.ROOT, rootData, nil, err))
+		return nil, nil, fmt.Errorf("load trusted root: %w", c.classify(metadata.ROOT, rootData, nil, err))
 	}
-	return tm, nil
+	return tm, map[string][]byte{metadata.ROOT: rootData}, nil
 }

@@ -90,28 +90,33 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Refresh(ctx context.Context) (*Repo, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	unlock, err := c.cache.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	now := c.cfg.Now().UTC()
-	tm, err := c.trusted()
+	tm, raw, err := c.trusted()
 	if err != nil {
 		return nil, err
 	}
 	tm.RefTime = now
-	if err := c.rotateRoot(ctx, tm); err != nil {
+	if err := c.rotateRoot(ctx, tm, raw); err != nil {
 		return nil, err
 	}
 	if r := tm.Root.Signed; r.IsExpired(now) {
 		return nil, &ExpiredError{Role: metadata.ROOT, Expires: r.Expires, Now: now}
 	}
-	if err := c.loadTimestamp(ctx, tm); err != nil {
+	if err := c.loadTimestamp(ctx, tm, raw); err != nil {
 		return nil, err
 	}
-	if err := c.loadSnapshot(ctx, tm); err != nil {
+	if err := c.loadSnapshot(ctx, tm, raw); err != nil {
 		return nil, err
 	}
-	if err := c.loadTargets(ctx, tm); err != nil {
+	if err := c.loadTargets(ctx, tm, raw); err != nil {
 		return nil, err
 	}
-	return newRepo(c, tm), nil
+	return newRepo(c, tm, raw), nil
 }
 
 // startRoot returns the root to start from: the cached one when it is
@@ -145,7 +150,7 @@ func (c *Client) metaURL(name string) string {
 
 // rotateRoot fetches N+1.root.json until the server has none and trusts
 // each one that the old root's threshold and its own sign.
-func (c *Client) rotateRoot(ctx context.Context, tm *trustedmetadata.TrustedMetadata) error {
+func (c *Client) rotateRoot(ctx context.Context, tm *trustedmetadata.TrustedMetadata, raw map[string][]byte) error {
 	for i := 0; i < MaxRootRotations; i++ {
 		from := tm.Root.Signed.Version
 		name := strconv.FormatInt(from+1, 10) + ".root.json"
@@ -163,6 +168,7 @@ func (c *Client) rotateRoot(ctx context.Context, tm *trustedmetadata.TrustedMeta
 		if err := c.cache.write(metadata.ROOT, data); err != nil {
 			return err
 		}
+		raw[metadata.ROOT] = data
 		// TUF 5.3.11: new timestamp or snapshot keys make the cached
 		// files useless for rollback checks (an attacker may have
 		// signed high versions with the old keys); drop them.
@@ -190,10 +196,12 @@ func keysChanged(a, b *metadata.Metadata[metadata.RootType], role string) bool {
 	return false
 }
 
-func (c *Client) loadTimestamp(ctx context.Context, tm *trustedmetadata.TrustedMetadata) error {
-	if local, err := c.cache.read(metadata.TIMESTAMP); err != nil {
+func (c *Client) loadTimestamp(ctx context.Context, tm *trustedmetadata.TrustedMetadata, raw map[string][]byte) error {
+	local, err := c.cache.read(metadata.TIMESTAMP)
+	if err != nil {
 		return err
-	} else if local != nil {
+	}
+	if local != nil {
 		// An expired cached timestamp still counts for the version check.
 		if _, err := tm.UpdateTimestamp(local); err != nil && !errors.As(err, new(*metadata.ErrExpiredMetadata)) {
 			c.logger.Warn("cached timestamp metadata not usable, ignored", "err", err)
@@ -207,12 +215,14 @@ func (c *Client) loadTimestamp(ctx context.Context, tm *trustedmetadata.TrustedM
 	switch _, err := tm.UpdateTimestamp(data); {
 	case errors.As(err, new(*metadata.ErrEqualVersionNumber)):
 		// The one already trusted; it is checked for expiry below.
+		raw[metadata.TIMESTAMP] = local
 	case err != nil:
 		return c.classify(metadata.TIMESTAMP, data, before, err)
 	default:
 		if err := c.cache.write(metadata.TIMESTAMP, data); err != nil {
 			return err
 		}
+		raw[metadata.TIMESTAMP] = data
 	}
 	if ts := tm.Timestamp.Signed; ts.IsExpired(tm.RefTime) {
 		return &ExpiredError{Role: metadata.TIMESTAMP, Expires: ts.Expires, Now: tm.RefTime}
@@ -220,11 +230,12 @@ func (c *Client) loadTimestamp(ctx context.Context, tm *trustedmetadata.TrustedM
 	return nil
 }
 
-func (c *Client) loadSnapshot(ctx context.Context, tm *trustedmetadata.TrustedMetadata) error {
+func (c *Client) loadSnapshot(ctx context.Context, tm *trustedmetadata.TrustedMetadata, raw map[string][]byte) error {
 	if local, err := c.cache.read(metadata.SNAPSHOT); err != nil {
 		return err
 	} else if local != nil {
 		if _, err := tm.UpdateSnapshot(local, true); err == nil {
+			raw[metadata.SNAPSHOT] = local
 			return nil // the cached snapshot is the one the timestamp names
 		}
 	}
@@ -241,14 +252,16 @@ func (c *Client) loadSnapshot(ctx context.Context, tm *trustedmetadata.TrustedMe
 	if _, err := tm.UpdateSnapshot(data, false); err != nil {
 		return c.classify(metadata.SNAPSHOT, data, before, err)
 	}
+	raw[metadata.SNAPSHOT] = data
 	return c.cache.write(metadata.SNAPSHOT, data)
 }
 
-func (c *Client) loadTargets(ctx context.Context, tm *trustedmetadata.TrustedMetadata) error {
+func (c *Client) loadTargets(ctx context.Context, tm *trustedmetadata.TrustedMetadata, raw map[string][]byte) error {
 	if local, err := c.cache.read(metadata.TARGETS); err != nil {
 		return err
 	} else if local != nil {
 		if _, err := tm.UpdateDelegatedTargets(local, metadata.TARGETS, metadata.ROOT); err == nil {
+			raw[metadata.TARGETS] = local
 			return nil
 		}
 	}
@@ -264,6 +277,7 @@ func (c *Client) loadTargets(ctx context.Context, tm *trustedmetadata.TrustedMet
 	if _, err := tm.UpdateDelegatedTargets(data, metadata.TARGETS, metadata.ROOT); err != nil {
 		return c.classify(metadata.TARGETS, data, nil, err)
 	}
+	raw[metadata.TARGETS] = data
 	return c.cache.write(metadata.TARGETS, data)
 }
 

@@ -50,18 +50,12 @@ var lifetimes = map[string]time.Duration{
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), cacheDir: filepath.Join(t.TempDir(), "cache"), now: start,
-		keys: map[string][]*tufrepo.Key{}, override: map[string]http.HandlerFunc{}}
-	for _, role := range tufrepo.Roles {
-		f.keys[role] = []*tufrepo.Key{f.newKey()}
-	}
-	root, err := tufrepo.NewRoot(f.keys, start.Add(365*24*time.Hour))
-	if err != nil {
+		override: map[string]http.HandlerFunc{}}
+	var err error
+	if f.keys, err = tufrepo.NewKeys(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := root.Sign(f.keys[metadata.ROOT][0].Signer()); err != nil {
-		t.Fatal(err)
-	}
-	if f.rootJSON, err = root.ToBytes(true); err != nil {
+	if f.rootJSON, err = tufrepo.NewSignedRoot(f.keys, start.Add(365*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if f.repo, err = tufrepo.Create(f.dir, f.rootJSON); err != nil {

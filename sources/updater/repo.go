@@ -28,6 +28,7 @@ type Repo struct {
 	consistent bool
 	targets    map[string]*metadata.TargetFiles
 	roles      []RoleInfo
+	raw        map[string][]byte // the metadata files it was built from, by role
 }
 
 // RoleInfo is a trusted role's version and expiry.
@@ -45,10 +46,11 @@ type Target struct {
 	Hashes map[string]string
 }
 
-func newRepo(c *Client, tm *trustedmetadata.TrustedMetadata) *Repo {
+func newRepo(c *Client, tm *trustedmetadata.TrustedMetadata, raw map[string][]byte) *Repo {
 	t := tm.Targets[metadata.TARGETS]
 	return &Repo{
 		c:          c,
+		raw:        raw,
 		consistent: tm.Root.Signed.ConsistentSnapshot,
 		targets:    t.Signed.Targets,
 		roles: []RoleInfo{

@@ -60,24 +60,13 @@ func CreateKeys(dir string, now time.Time) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create keys directory: %w", err)
 	}
-	keys := map[string][]*tufrepo.Key{}
-	for _, role := range tufrepo.Roles {
-		k, err := tufrepo.NewKey()
-		if err != nil {
-			return err
-		}
-		keys[role] = []*tufrepo.Key{k}
-	}
-	root, err := tufrepo.NewRoot(keys, now.Add(RootLifetime))
+	keys, err := tufrepo.NewKeys()
 	if err != nil {
 		return err
 	}
-	if _, err := root.Sign(keys[metadata.ROOT][0].Signer()); err != nil {
-		return fmt.Errorf("sign root: %w", err)
-	}
-	rootJSON, err := root.ToBytes(true)
+	rootJSON, err := tufrepo.NewSignedRoot(keys, now.Add(RootLifetime))
 	if err != nil {
-		return fmt.Errorf("encode root: %w", err)
+		return err
 	}
 	for _, role := range tufrepo.Roles {
 		p := filepath.Join(dir, KeyFile(role))

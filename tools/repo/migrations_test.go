@@ -70,7 +70,7 @@ func TestPublishMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved := filepath.Join(e.tmp, "host-migrations")
-	names, err := migration.Prefetch(context.Background(), r, v("0.1.0"), v("0.2.0"), saved)
+	names, err := r.Prefetch(context.Background(), v("0.1.0"), v("0.2.0"), saved)
 	if err != nil || !reflect.DeepEqual(names, []string{"migrate_v0.2.0_rename.toml"}) {
 		t.Fatalf("Prefetch = %q, %v", names, err)
 	}

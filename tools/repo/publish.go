@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/petrel-os/petrel/sources/imagecodec"
 	"github.com/petrel-os/petrel/sources/manifest"
 	"github.com/petrel-os/petrel/sources/tufrepo"
+	"github.com/petrel-os/petrel/sources/verity"
 	"github.com/petrel-os/petrel/sources/waves"
 )
 
@@ -129,6 +131,30 @@ func FindImages(dir string) (manifest.Images, error) {
 	return imgs, errors.Join(errs...)
 }
 
+// maxHashImage bounds the decompressed hash image RootHash reads: far
+// above a HASH partition (20 MiB in the 4 GiB plan).
+const maxHashImage = 64 << 20
+
+// RootHash returns the dm-verity root hash (hex) of a compressed hash
+// image, which the manifest signs with the update so that a host checks
+// the root it wrote against it.
+func RootHash(hashImage string) (string, error) {
+	f, err := os.Open(hashImage)
+	if err != nil {
+		return "", fmt.Errorf("%w: read hash image: %w", ErrInput, err)
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	if _, err := imagecodec.Decompress(context.Background(), &b, f, maxHashImage); err != nil {
+		return "", fmt.Errorf("%w: read hash image %s: %w", ErrInput, hashImage, err)
+	}
+	root, err := verity.RootHash(context.Background(), bytes.NewReader(b.Bytes()))
+	if err != nil {
+		return "", fmt.Errorf("%w: hash image %s: %w", ErrInput, hashImage, err)
+	}
+	return hex.EncodeToString(root), nil
+}
+
 // open opens the repository in o.Dir, or creates it from the keys' root.
 // A newer root among the keys (a rotation) is published into it.
 func open(o Options) (*tufrepo.Repo, error) {
@@ -190,6 +216,9 @@ func Publish(rel Release, o Options) (Result, error) {
 	}
 	imgs, err := FindImages(rel.ImageDir)
 	if err != nil {
+		return Result{}, err
+	}
+	if imgs.RootHash, err = RootHash(filepath.Join(rel.ImageDir, imgs.Hash)); err != nil {
 		return Result{}, err
 	}
 	keys, err := o.Keys.Signers(o.Now, metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP)

@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,8 +15,10 @@ import (
 
 	"github.com/petrel-os/petrel/sources/imagecodec"
 	"github.com/petrel-os/petrel/sources/manifest"
+	"github.com/petrel-os/petrel/sources/testkit"
 	"github.com/petrel-os/petrel/sources/tufrepo"
 	"github.com/petrel-os/petrel/sources/updater"
+	"github.com/petrel-os/petrel/sources/verity"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -29,9 +32,9 @@ func build(t *testing.T, root, version, buildID string) string {
 		t.Fatal(err)
 	}
 	prefix := "petrel-metal-dev-x86_64-" + version + "-" + buildID
-	for _, suffix := range []string{"-boot.ext4", "-root.erofs", "-root.verity"} {
+	rootFS, hash, _ := rootImages(t, prefix, buildID)
+	for suffix, raw := range map[string][]byte{"-boot.ext4": bytes.Repeat([]byte(prefix+"-boot"), 5000), "-root.erofs": rootFS, "-root.verity": hash} {
 		var b bytes.Buffer
-		raw := bytes.Repeat([]byte(prefix+suffix), 5000)
 		if err := imagecodec.Compress(context.Background(), &b, bytes.NewReader(raw), imagecodec.LevelFastest); err != nil {
 			t.Fatal(err)
 		}
@@ -41,6 +44,21 @@ func build(t *testing.T, root, version, buildID string) string {
 	}
 	os.WriteFile(filepath.Join(dir, prefix+".img"), []byte("disk"), 0o644)
 	return dir
+}
+
+// rootImages returns the root image of a build, its dm-verity hash image
+// and its root hash.
+func rootImages(t *testing.T, prefix, buildID string) (root, hash, rootHash []byte) {
+	t.Helper()
+	root = bytes.Repeat([]byte(prefix), 5000)
+	root = append(root, make([]byte, 4096-len(root)%4096)...)
+	var h testkit.MemFile
+	tree, err := verity.Format(context.Background(), bytes.NewReader(root), int64(len(root)), &h,
+		verity.Params{Salt: []byte(buildID), UUID: verity.DeriveUUID([]byte(buildID))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, h.Bytes(), tree.RootHash
 }
 
 type env struct {
@@ -113,6 +131,9 @@ func TestPublishReleases(t *testing.T) {
 		!res.Update.Waves[0].Time.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("Publish = %+v", res)
 	}
+	if _, _, want := rootImages(t, "petrel-metal-dev-x86_64-0.1.0-aaaa1111", "aaaa1111"); res.Update.Images.RootHash != hex.EncodeToString(want) {
+		t.Fatalf("manifest root_hash = %q, want the hash image's root hash %x", res.Update.Images.RootHash, want)
+	}
 	rep, err := e.validate(t0)
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +203,12 @@ func TestPublishBadInput(t *testing.T) {
 			os.Remove(filepath.Join(dir, "petrel-metal-dev-x86_64-0.1.0-aaaa1111-boot.ext4.zst"))
 			return "0.1.0"
 		}, ErrInput, "no *-boot.ext4.zst in "},
+		{"hash image without a tree", func(e *env, dir string) string {
+			var b bytes.Buffer
+			imagecodec.Compress(context.Background(), &b, bytes.NewReader(bytes.Repeat([]byte("no superblock here"), 1000)), imagecodec.LevelFastest)
+			os.WriteFile(filepath.Join(dir, "petrel-metal-dev-x86_64-0.1.0-aaaa1111-root.verity.zst"), b.Bytes(), 0o644)
+			return "0.1.0"
+		}, ErrInput, "petrel-metal-dev-x86_64-0.1.0-aaaa1111-root.verity.zst: verity superblock: magic"},
 		{"build of another release", func(e *env, dir string) string { return "0.2.0" }, ErrInput,
 			"is not of release 0.2.0 (run buildctl make)"},
 		{"no keys", func(e *env, dir string) string { os.RemoveAll(e.keys.Dir); return "0.1.0" }, ErrKeys,
