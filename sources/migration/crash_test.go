@@ -3,12 +3,10 @@ package migration
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/petrel-os/petrel/sources/datastore"
 	"github.com/petrel-os/petrel/sources/manifest"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // crashEnv makes the test binary run the migrator instead of the tests
@@ -64,29 +63,7 @@ func crashHelper(spec string) int {
 // long to let it run before SIGKILL.
 func crashRun(t *testing.T, a crashArgs, kill time.Duration) (killed bool, out string) {
 	t.Helper()
-	spec, _ := json.Marshal(a)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+string(spec))
-	var b strings.Builder
-	cmd.Stdout, cmd.Stderr = &b, &b
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if kill > 0 {
-		timer := time.AfterFunc(kill, func() { cmd.Process.Kill() })
-		defer timer.Stop()
-	}
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return true, b.String()
-		}
-	}
-	if err != nil {
-		t.Fatalf("migrator process: %v\n%s", err, b.String())
-	}
-	return false, b.String()
+	return testkit.RunKilled(t, testkit.Helper(t, crashEnv, a), kill)
 }
 
 // copyTree copies a datastore base: directories, files and links.

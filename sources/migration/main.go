@@ -8,27 +8,27 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/cli"
 	"github.com/petrel-os/petrel/sources/manifest"
 	"github.com/petrel-os/petrel/sources/settings"
 	"github.com/petrel-os/petrel/sources/updater"
 )
 
-// Default paths of the migrator's inputs on a host. The update agent
-// keeps its verified TUF metadata in DefaultMetadataDir and saves the
-// manifest and the migrations it prefetched (Prefetch) in
-// DefaultMigrationDir; both are on PRIVATE. The trusted root ships in the
-// image.
+// Default paths of the migrator's inputs on a host: what the update agent
+// (sources/updater) saves for it on PRIVATE before it marks a new bank
+// valid: the metadata of the refresh that chose the update
+// (updater.Repo.SaveMetadata) and manifest.json with the migrations
+// between the two versions (updater.Repo.Prefetch). The trusted root
+// ships in the image.
 const (
-	DefaultRootPath     = "/usr/share/petrel/root.json"
-	DefaultMetadataDir  = "/var/lib/petrel/updates/metadata"
-	DefaultMigrationDir = "/var/lib/petrel/updates/migrations"
-	DefaultOSRelease    = "/usr/lib/os-release"
+	DefaultRootPath     = updater.DefaultRootPath
+	DefaultMetadataDir  = updater.DefaultMigratorMetadataDir
+	DefaultMigrationDir = updater.DefaultMigratorTargetsDir
+	DefaultOSRelease    = api.DefaultOSRelease
 )
 
 type options struct {
@@ -139,17 +139,12 @@ func (m missingRoot) Migration(context.Context, string) ([]byte, error) {
 
 // osReleaseVersion returns VERSION_ID of an os-release file.
 func osReleaseVersion(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	o, err := api.ReadOSRelease(path)
 	if err != nil {
 		return "", fmt.Errorf("read os-release: %w", err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "VERSION_ID="); ok {
-			if uq, err := strconv.Unquote(v); err == nil {
-				return uq, nil
-			}
-			return strings.Trim(v, `'"`), nil
-		}
+	if o.VersionID == "" {
+		return "", fmt.Errorf("read os-release %s: no VERSION_ID", path)
 	}
-	return "", fmt.Errorf("read os-release %s: no VERSION_ID", path)
+	return o.VersionID, nil
 }

@@ -29,23 +29,12 @@ type hostFiles struct{ root, cache, migrations string }
 func signedRepo(t *testing.T, from, to string) hostFiles {
 	t.Helper()
 	dir := t.TempDir()
-	keys := map[string][]*tufrepo.Key{}
-	for _, role := range tufrepo.Roles {
-		k, err := tufrepo.NewKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[role] = []*tufrepo.Key{k}
-	}
-	now := time.Now()
-	root, err := tufrepo.NewRoot(keys, now.Add(24*time.Hour))
+	keys, err := tufrepo.NewKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := root.Sign(keys[metadata.ROOT][0].Signer()); err != nil {
-		t.Fatal(err)
-	}
-	rootJSON, err := root.ToBytes(true)
+	now := time.Now()
+	rootJSON, err := tufrepo.NewSignedRoot(keys, now.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +66,7 @@ func signedRepo(t *testing.T, from, to string) hostFiles {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := Prefetch(context.Background(), r, manifest.MustParseVersion(from), manifest.MustParseVersion(to), h.migrations)
+	names, err := r.Prefetch(context.Background(), manifest.MustParseVersion(from), manifest.MustParseVersion(to), h.migrations)
 	if err != nil {
 		t.Fatal(err)
 	}

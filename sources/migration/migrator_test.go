@@ -250,7 +250,7 @@ func TestRunFailureLeavesDatastore(t *testing.T) {
 			want: `migrate_v2.0.0_proxy.toml: line 1: operation[0] (function).name: unknown migration function "split" (registered: [])`},
 		{name: "model rejects the result", to: "2.0.0",
 			extra: map[string]string{"migrate_v2.0.0_proxy.toml": "[[operation]]\nkind = \"move\"\nfrom = \"settings.network.https-proxy\"\nto = \"settings.network.proxy\"\n"},
-			want:  `the migrated settings do not fit the settings model: live settings: settings.network.proxy: unknown setting (expected one of hostname, https-proxy, no-proxy)`},
+			want:  `the migrated settings do not fit the settings model: live settings: settings.network.proxy: unknown setting (expected one of hostname, hosts, https-proxy, no-proxy)`},
 		{name: "pending settings rejected", to: "2.0.0",
 			extra: map[string]string{"migrate_v2.0.0_proxy.toml": "[[operation]]\nkind = \"move\"\nfrom = \"settings.motd\"\nto = \"settings.greeting\"\n"},
 			want:  `settings pending in transaction "petrel-launch": settings.greeting: unknown setting`},

@@ -20,7 +20,7 @@ func TestCurrentModel(t *testing.T) {
 		{"settings.host-containers.admin.enabled", ""},
 		{"settings.bogus", "settings.bogus: unknown setting (expected one of "},
 		{"settings.motd.x", "settings.motd: expected a string, got table"},
-		{"settings.network.nope", "settings.network.nope: unknown setting (expected one of hostname, https-proxy, no-proxy)"},
+		{"settings.network.nope", "settings.network.nope: unknown setting (expected one of hostname, hosts, https-proxy, no-proxy)"},
 		{"services.motd", "services.motd is not below settings"},
 	} {
 		err := CurrentModel{}.Known(datastore.MustKey(datastore.DataKey, tc.key))
@@ -97,7 +97,7 @@ keys = ["settings.network.dns"]`)
 	err := CheckModel(bad, span, h)
 	want := []string{
 		"bad.toml: line 1: operation[0] (move).to: unknown setting: settings.motd-text is not a setting of the model of 0.3.0: settings.motd-text: unknown setting (expected one of aws, ",
-		"bad.toml: line 5: operation[1] (add-settings).keys[0]: unknown setting: settings.network.dns is not a setting of the model of 0.3.0: settings.network.dns: unknown setting (expected one of hostname, https-proxy, no-proxy)",
+		"bad.toml: line 5: operation[1] (add-settings).keys[0]: unknown setting: settings.network.dns is not a setting of the model of 0.3.0: settings.network.dns: unknown setting (expected one of hostname, hosts, https-proxy, no-proxy)",
 	}
 	if err == nil || len(strings.Split(err.Error(), "\n")) != 2 {
 		t.Fatalf("CheckModel(bad) = %v, want 2 problems", err)

@@ -5,14 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"sync"
 
 	"github.com/petrel-os/petrel/sources/manifest"
-	"github.com/petrel-os/petrel/sources/outfile"
 	"github.com/petrel-os/petrel/sources/updater"
 )
 
@@ -27,7 +24,8 @@ type Source interface {
 
 // TUFSource reads the manifest and the migrations as targets of the
 // host's TUF repository, from the metadata cache and the directory the
-// update agent saved the targets to (see updater.Client.Cached): nothing
+// update agent saved the targets to (updater.Repo.Prefetch; see
+// updater.Client.Cached): nothing
 // is fetched from the network, every file is checked against its signed
 // length and hashes, and expiry is not enforced (the clock may be wrong
 // before the settings are migrated), as upstream's migrator does. The
@@ -122,60 +120,4 @@ func readLimited(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: more than the limit of %d bytes", path, limit)
 	}
 	return data, nil
-}
-
-// Prefetch saves what the migrator will need to move the settings from
-// version from to version to (either way) into dir, the directory a
-// TUFSource reads targets from: manifest.json and each migration of the
-// chain, under their consistent-snapshot names (<sha256>.<name>), each
-// verified while it streams and written atomically. The update agent
-// calls it after the refresh that chose the update and before it flips
-// the boot bank; the metadata cache of that refresh must stay what the
-// migrator loads.
-func Prefetch(ctx context.Context, r *updater.Repo, from, to manifest.Version, dir string) ([]string, error) {
-	m, err := r.Manifest(ctx)
-	if err != nil {
-		return nil, err
-	}
-	names, err := m.Migrations.Chain(from, to)
-	if err != nil {
-		return nil, fmt.Errorf("prefetch migrations from %s to %s: %w", from, to, err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("prefetch migrations: %w", err)
-	}
-	for _, name := range append([]string{manifest.TargetName}, names...) {
-		if err := save(ctx, r, name, dir); err != nil {
-			return nil, err
-		}
-	}
-	return names, nil
-}
-
-// save downloads target name into dir under the name Repo.URL uses.
-func save(ctx context.Context, r *updater.Repo, name, dir string) error {
-	t, err := r.Target(name)
-	if err != nil {
-		return fmt.Errorf("prefetch %s: %w", name, err)
-	}
-	u, err := url.Parse(r.URL(t))
-	if err != nil {
-		return fmt.Errorf("prefetch %s: %w", name, err)
-	}
-	dest := filepath.Join(dir, path.Base(u.Path))
-	if _, err := os.Stat(dest); err == nil {
-		return nil // content-addressed: already there
-	}
-	f, err := outfile.New(dest, outfile.Options{Mode: 0o600})
-	if err != nil {
-		return fmt.Errorf("prefetch %s: %w", name, err)
-	}
-	defer f.Discard()
-	if err := r.Download(ctx, name, f); err != nil {
-		return fmt.Errorf("prefetch %s: %w", name, err)
-	}
-	if err := f.Commit(); err != nil {
-		return fmt.Errorf("prefetch %s: %w", name, err)
-	}
-	return nil
 }
