@@ -18,6 +18,9 @@ type Cmdline struct {
 	RootFlags  string   // rootflags=, passed to mount(2) as data
 	Init       string   // init=, the program to execute in the new root
 	InitArgs   []string // arguments after "--", passed to init
+	// Enforcing is enforcing= ("" when absent): it overrides the SELinux
+	// mode of /etc/selinux/config, as it does for systemd.
+	Enforcing string
 	// Mounts are the petrel.mount= parameters, in order: file systems that
 	// /init mounts below the new root before it switches to it.
 	Mounts []Mount
@@ -94,6 +97,8 @@ func ParseCmdline(s string) (Cmdline, error) {
 			c.RootFlags = val
 		case "init":
 			c.Init = val
+		case "enforcing":
+			c.Enforcing = val
 		case "petrel.mount":
 			m, err := parseMount(val)
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-os/petrel/sources/outfile"
+	"github.com/petrel-os/petrel/sources/selinux"
 )
 
 // FactoryEtc is where the read-only root keeps the default contents of
@@ -24,16 +25,18 @@ type CopyStats struct {
 	// Skipped lists entries of other types (devices, FIFOs, sockets),
 	// which are not copied.
 	Skipped []string
+	labels  bool
 }
 
 // CopyTree copies the contents of the directory src into the existing
 // directory dst: regular files, directories and symlinks (the link text as
 // is), with their permission bits (including setuid, setgid and sticky),
 // owner, group and modification times. dst's own mode, owner and times are
-// left alone. Entries of other types are listed in Skipped. It stops at the
-// first error.
-func CopyTree(src, dst string) (CopyStats, error) {
-	var st CopyStats
+// left alone. Entries of other types are listed in Skipped. With labels,
+// each copy gets the SELinux label of its source (when it has one). It
+// stops at the first error.
+func CopyTree(src, dst string, labels bool) (CopyStats, error) {
+	st := CopyStats{labels: labels}
 	if err := copyDir(src, dst, &st); err != nil {
 		return st, err
 	}
@@ -83,8 +86,22 @@ func copyDir(src, dst string, st *CopyStats) error {
 		if err := copyMeta(d, &sys); err != nil {
 			return err
 		}
+		if st.labels {
+			if err := copyLabel(s, d); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// copyLabel gives dst the SELinux label of src, if src has one.
+func copyLabel(src, dst string) error {
+	l, err := selinux.Label(src)
+	if err != nil || l == "" {
+		return err
+	}
+	return selinux.SetLabel(dst, l)
 }
 
 // copyMeta gives dst the owner, mode and times of the source's stat st.
@@ -107,8 +124,10 @@ func copyMeta(dst string, st *unix.Stat_t) error {
 
 // setupEtc mounts a tmpfs (mode 0755) on root/etc and fills it from
 // root/usr/share/factory/etc. A root without a factory directory gets an
-// empty /etc; that is reported but not an error.
-func setupEtc(con console, root string) error {
+// empty /etc; that is reported but not an error. With labels (a policy is
+// loaded), /etc and everything in it get the labels of their factory
+// sources, which the image build set from the policy's file_contexts.
+func setupEtc(con console, root string, labels bool) error {
 	etc := filepath.Join(root, "etc")
 	if err := unix.Mount("tmpfs", etc, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mount tmpfs on %q: %w", etc, err)
@@ -118,7 +137,12 @@ func setupEtc(con console, root string) error {
 		con.printf("no %s in the new root: /etc is an empty tmpfs", FactoryEtc)
 		return nil
 	}
-	st, err := CopyTree(factory, etc)
+	if labels {
+		if err := copyLabel(factory, etc); err != nil {
+			return fmt.Errorf("label /etc: %w", err)
+		}
+	}
+	st, err := CopyTree(factory, etc, labels)
 	if err != nil {
 		return fmt.Errorf("populate /etc from %s: %w", FactoryEtc, err)
 	}

@@ -115,7 +115,7 @@ func TestCopyTree(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err := CopyTree(src, dst)
+	st, err := CopyTree(src, dst, false)
 	if err != nil {
 		t.Fatalf("CopyTree: %v", err)
 	}
@@ -162,7 +162,7 @@ func TestCopyTree(t *testing.T) {
 
 func TestCopyTreeErrors(t *testing.T) {
 	t.Run("missing source", func(t *testing.T) {
-		if _, err := CopyTree(filepath.Join(t.TempDir(), "nope"), t.TempDir()); err == nil {
+		if _, err := CopyTree(filepath.Join(t.TempDir(), "nope"), t.TempDir(), false); err == nil {
 			t.Error("CopyTree of a missing source succeeded")
 		}
 	})
@@ -173,7 +173,7 @@ func TestCopyTreeErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := CopyTree(src, dst); err == nil {
+		if _, err := CopyTree(src, dst, false); err == nil {
 			t.Error("CopyTree over an existing file succeeded")
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-os/petrel/sources/dm"
+	"github.com/petrel-os/petrel/sources/selinux"
 )
 
 // Paths and limits of the initramfs environment.
@@ -103,7 +104,11 @@ func run(ctx context.Context, con console) error {
 		return err
 	}
 	con.printf("mounted %s read-only on / (%s)", rootDev, fstype)
-	if err := setupEtc(con, NewRoot); err != nil {
+	labels, err := loadPolicy(con, NewRoot, cl.Enforcing, selinux.Kernel{FS: selinux.FS})
+	if err != nil {
+		return err
+	}
+	if err := setupEtc(con, NewRoot, labels); err != nil {
 		return err
 	}
 	if err := mountAll(ctx, con, bd, NewRoot, cl.Mounts); err != nil {

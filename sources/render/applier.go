@@ -95,7 +95,8 @@ func (a *Applier) Keys(ctx context.Context, keys []string) (Result, error) {
 }
 
 // All renders every configuration file non-strictly (failures are logged
-// and reported in Result.Failed) and restarts every service, as
+// and reported in Result.Failed), reloads systemd if a file under
+// /etc/systemd/ was written, and restarts every service, as
 // settings-applier does at boot. The error is nil unless the model could
 // not be read or a restart failed.
 func (a *Applier) All(ctx context.Context) (Result, error) {
@@ -108,6 +109,11 @@ func (a *Applier) All(ctx context.Context) (Result, error) {
 	written, failed, err := a.render(ctx, services, svcNames, false)
 	res.Written, res.Failed = written, failed
 	if err != nil {
+		return res, err
+	}
+	// Unlike upstream, also at boot: a unit drop-in rendered now (kubelet's
+	// command line) must count when its unit starts after this.
+	if err := a.reloadIfUnits(ctx, written); err != nil {
 		return res, err
 	}
 	var errs []error

@@ -96,6 +96,7 @@ func (h *host) boot(ctx context.Context) (*apiclient.Client, *render.Applier, fu
 	// TestShippedUnits runs the shipped one).
 	opts := apiserver.DefaultOptions()
 	opts.SocketPath, opts.SocketGID = sock, os.Getgid()
+	opts.UpdateStatus, opts.UpdateLock = filepath.Join(h.root, "update-status.json"), filepath.Join(h.root, "update.lock")
 	cfg, err := opts.Config(store, log, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +164,7 @@ func TestBootPipeline(t *testing.T) {
 	if got := h.read("etc/hostname"); got != "petrel-test\n" {
 		t.Fatalf("/etc/hostname = %q", got)
 	}
-	if got := h.rec.take(); !reflect.DeepEqual(got, []string{"hostname", "lockdown", "motd"}) {
+	if got := h.rec.take(); !reflect.DeepEqual(got, []string{"host-containers", "hostname", "lockdown", "motd"}) {
 		t.Fatalf("restarted %v at boot", got)
 	}
 	if _, err := os.Stat(h.marker); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,8 @@ import (
 //	settings-applier [--daemon] < keys  render and restart for a JSON list of changed keys
 //	settings-applier set-hostname FILE  set the kernel host name from FILE
 //	settings-applier set-lockdown       raise the kernel lockdown level to settings.kernel.lockdown
+//	settings-applier write-static-pods  write kubelet's static pods from settings.kubernetes.static-pods
+//	settings-applier write-resolv-conf  write /etc/resolv.conf from settings.dns, or else DHCP
 //
 // --daemon is accepted for apiserver's CommandApplier; the work is done
 // before exiting (no fork). Exit codes: 0 ok, 1 failure, 2 usage. The
@@ -70,9 +73,39 @@ func command(stdin io.Reader, stderr io.Writer) *cobra.Command {
 		},
 	})
 	var lockdownFile string
-	lockdown := &cobra.Command{
-		Use:   "set-lockdown",
-		Short: "Raise the kernel lockdown level to " + LockdownKey + " (lowering takes a reboot)",
+	lockdown := apiCommand(&o, stderr, "set-lockdown", "Raise the kernel lockdown level to "+LockdownKey+" (lowering takes a reboot)",
+		func(ctx context.Context, client *apiclient.Client, out io.Writer, log *slog.Logger) error {
+			return lockdownFromAPI(ctx, client, lockdownFile, out, log)
+		})
+	lockdown.Flags().StringVar(&lockdownFile, "file", DefaultLockdownFile, "the kernel's lockdown control")
+	root.AddCommand(lockdown)
+	var podDir string
+	staticPods := apiCommand(&o, stderr, "write-static-pods", "Write kubelet's static pod manifests from "+StaticPodsKey,
+		func(ctx context.Context, client *apiclient.Client, out io.Writer, log *slog.Logger) error {
+			return staticPodsFromAPI(ctx, client, podDir, out, log)
+		})
+	staticPods.Flags().StringVar(&podDir, "dir", DefaultStaticPodDir, "kubelet's static pod directory")
+	root.AddCommand(staticPods)
+	var resolvFile, linksDir string
+	var resolvWait time.Duration
+	resolv := apiCommand(&o, stderr, "write-resolv-conf", "Write the host's resolver configuration from "+DNSKey+", or else from DHCP",
+		func(ctx context.Context, client *apiclient.Client, out io.Writer, log *slog.Logger) error {
+			return resolvConfFromAPI(ctx, client, resolvFile, linksDir, resolvWait, out, log)
+		})
+	resolv.Flags().StringVar(&resolvFile, "file", DefaultResolvConf, "the resolver configuration to write")
+	resolv.Flags().StringVar(&linksDir, "links-dir", DefaultNetworkLinks, "systemd-networkd's link state files (DHCP's name servers)")
+	resolv.Flags().DurationVar(&resolvWait, "wait", 0, "with no name server yet, wait up to this long for DHCP's")
+	root.AddCommand(resolv)
+	return root
+}
+
+// apiCommand is a subcommand that reads settings through the API: run
+// gets a client of --socket-path and a logger at --log-level.
+func apiCommand(o *options, stderr io.Writer, use, short string,
+	run func(ctx context.Context, client *apiclient.Client, out io.Writer, log *slog.Logger) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := cli.NewLogger(stderr, o.logLevel, "settings-applier")
@@ -81,14 +114,12 @@ func command(stdin io.Reader, stderr io.Writer) *cobra.Command {
 			}
 			client := apiclient.New(o.socket)
 			defer client.Close()
-			return lockdownFromAPI(cmd.Context(), client, lockdownFile, cmd.OutOrStdout(), log)
+			return run(cmd.Context(), client, cmd.OutOrStdout(), log)
 		},
 	}
-	lockdown.Flags().StringVar(&lockdownFile, "file", DefaultLockdownFile, "the kernel's lockdown control")
-	lockdown.Flags().StringVar(&o.socket, "socket-path", api.DefaultSocketPath, "API socket")
-	lockdown.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	root.AddCommand(lockdown)
-	return root
+	cmd.Flags().StringVar(&o.socket, "socket-path", api.DefaultSocketPath, "API socket")
+	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
 }
 
 // apply renders and restarts for the keys on stdin, or for all with --all.

@@ -156,3 +156,36 @@ func (u *DBusUnits) Reload(ctx context.Context) error {
 	}
 	return nil
 }
+
+// StartUnit queues a start job for unit (systemctl start --no-block): the
+// unit may be ordered after the caller's own unit.
+func (u *DBusUnits) StartUnit(ctx context.Context, unit string) error {
+	if _, err := u.Conn.StartUnitContext(ctx, unit, "replace", nil); err != nil {
+		return fmt.Errorf("start %s: %w", unit, err)
+	}
+	return nil
+}
+
+// StartUnitAndWait starts unit and waits until the job is done (for a
+// Type=notify service: until it reported ready).
+func (u *DBusUnits) StartUnitAndWait(ctx context.Context, unit string) error {
+	return u.wait(ctx, "start", unit, func(ch chan<- string) (int, error) {
+		return u.Conn.StartUnitContext(ctx, unit, "replace", ch)
+	})
+}
+
+// RestartUnit queues a restart job for unit, which starts it if it is not
+// running (systemctl restart --no-block).
+func (u *DBusUnits) RestartUnit(ctx context.Context, unit string) error {
+	if _, err := u.Conn.RestartUnitContext(ctx, unit, "replace", nil); err != nil {
+		return fmt.Errorf("restart %s: %w", unit, err)
+	}
+	return nil
+}
+
+// StopUnit stops unit and waits for the job.
+func (u *DBusUnits) StopUnit(ctx context.Context, unit string) error {
+	return u.wait(ctx, "stop", unit, func(ch chan<- string) (int, error) {
+		return u.Conn.StopUnitContext(ctx, unit, "replace", ch)
+	})
+}

@@ -141,6 +141,12 @@ func funcs(data map[string]any) template.FuncMap {
 		"is_ipv6":       func(s string) bool { ip := net.ParseIP(s); return ip != nil && ip.To4() == nil },
 		"is_null":       func(v any) bool { return v == nil },
 		"goarch":        func() string { return runtime.GOARCH },
+		// Kubernetes (kubernetes.go).
+		"list_of":             listOf,
+		"node_taints":         nodeTaints,
+		"kube_reserve_memory": kubeReserveMemory,
+		"kube_reserve_cpu":    kubeReserveCPU,
+		"registry_mirrors":    registryMirrors,
 	}
 }
 

@@ -2,12 +2,14 @@ package settings
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -83,7 +85,9 @@ func runStorewolf(ctx context.Context, o storewolfOptions, stdout io.Writer, log
 func Commit(ctx context.Context, c *apiclient.Client, tx string, log *slog.Logger) ([]string, error) {
 	uri := api.PathTx + "?" + url.Values{api.QueryTx: {tx}}.Encode()
 	if pending, err := c.Do(ctx, http.MethodGet, uri, nil); err == nil {
-		log.Info("pending settings", "tx", tx, "settings", string(pending))
+		// The keys only: values may be secrets (registry passwords,
+		// user data), and this line reaches the console.
+		log.Info("pending settings", "tx", tx, "keys", pendingKeys(pending))
 	} else {
 		log.Warn("read pending settings", "tx", tx, "error", err)
 	}
@@ -133,4 +137,22 @@ func committerCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&socket, "socket-path", api.DefaultSocketPath, "API socket")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	return cmd
+}
+
+// pendingKeys lists the keys of a pending settings object (GET /tx),
+// without their values; a body that is not one is described, not shown.
+func pendingKeys(body []byte) string {
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return fmt.Sprintf("(%d bytes that are not a JSON object)", len(body))
+	}
+	kvs, err := Flatten([]string{"settings"}, doc)
+	if err != nil {
+		return "(keys that are not settings)"
+	}
+	keys := make([]string, len(kvs))
+	for i, kv := range kvs {
+		keys[i] = kv.Key.Name()
+	}
+	return strings.Join(keys, " ")
 }

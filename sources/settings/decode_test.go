@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/petrel-os/petrel/sources/datastore"
 )
@@ -136,7 +137,7 @@ func (b repeatReader) Read(p []byte) (int, error) {
 // datastore's sentinel errors, so callers can branch on them.
 func TestFlattenKeepsCauses(t *testing.T) {
 	t.Parallel()
-	_, err := Flatten([]string{"settings"}, map[string]any{"bad key!": "x", "ok": map[string]any{"l": []any{map[string]any{}}}})
+	_, err := Flatten([]string{"settings"}, map[string]any{"bad key!": "x", "ok": map[string]any{"l": time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}})
 	if !errors.Is(err, datastore.ErrInvalidKey) || !errors.Is(err, datastore.ErrInvalidValue) {
 		t.Fatalf("Flatten = %v, want it to match datastore.ErrInvalidKey and ErrInvalidValue", err)
 	}

@@ -2,9 +2,11 @@ package settings
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -160,12 +162,35 @@ func TestStorewolf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
 	if _, err := store.Get(ctx, motd, datastore.Pending(api.LaunchTransaction)); err == nil {
 		t.Fatal("default motd staged over a live value")
 	}
 	if v, _ := store.Get(ctx, motd, datastore.Live()); string(v) != `"mine"` {
 		t.Fatalf("live motd = %s", v)
+	}
+	store.Close()
+
+	// The OS moved to another version and the migrator did not move the
+	// datastore: storewolf refuses it and changes nothing.
+	reopen, err := datastore.Open(ctx, filepath.Join(base, "current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reopen.Set(ctx, motd, []byte(`"pending"`), datastore.Pending("user")); err != nil {
+		t.Fatal(err)
+	}
+	reopen.Close()
+	res, err = Storewolf(ctx, StorewolfConfig{Base: base, Version: "1.3.0"}, d)
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "is version 1.2.3, the OS is 1.3.0") || res.Created {
+		t.Fatalf("Storewolf on a 1.2.3 datastore for 1.3.0 = %+v, %v; want ErrVersion", res, err)
+	}
+	reopen, err = datastore.Open(ctx, filepath.Join(base, "current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reopen.Close()
+	if txs, err := reopen.ListTransactions(ctx); err != nil || !slices.Equal(txs, []string{api.LaunchTransaction, "user"}) {
+		t.Errorf("transactions after the refusal = %v, %v; want both pending ones kept", txs, err)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 // Flatten turns a nested document (decoded TOML, or JSON from DecodeJSON
 // or encoding/json) into datastore key/value pairs under prefix: tables
-// become key segments, scalars and lists of scalars become JSON values
+// become key segments, scalars and lists (of anything) become JSON values
 // (json.Number keeps its spelling), nulls are skipped. Pairs are sorted by
 // key name. Every problem is reported at once; the error matches
 // datastore.ErrInvalidKey or datastore.ErrInvalidValue as its causes do.
@@ -60,8 +60,12 @@ func encodeValue(v any) ([]byte, error) {
 	switch x := v.(type) {
 	case time.Time, map[string]any:
 		return nil, fmt.Errorf("%w: %s cannot be stored as one value", datastore.ErrInvalidValue, typeName(x))
-	case []map[string]any:
-		return nil, fmt.Errorf("%w: a list of tables cannot be stored", datastore.ErrInvalidValue)
+	case []map[string]any: // a TOML array of tables, stored as a list
+		l := make([]any, len(x))
+		for i, m := range x {
+			l[i] = m
+		}
+		v = l
 	}
 	return datastore.EncodeValue(v)
 }

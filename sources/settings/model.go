@@ -12,7 +12,6 @@ func model() object {
 		b64        = str{valid: base64Problem}
 		boolS      = boolean{}
 		u32        = integer{min: 0, max: math.MaxUint32}
-		stringMap  = mapOf{key: paramNameProblem, elem: text}
 		stringList = list{elem: text}
 	)
 	return object{
@@ -20,11 +19,11 @@ func model() object {
 		"host-containers": mapOf{key: containerNameProblem, elem: object{
 			"enabled":      boolS,
 			"superpowered": boolS,
-			"source":       str{valid: imageRefProblem},
+			"source":       str{valid: containerSourceProblem},
 			"user-data":    b64,
 		}},
 		"bootstrap-containers": mapOf{key: containerNameProblem, elem: object{
-			"source":    str{valid: imageRefProblem},
+			"source":    str{valid: containerSourceProblem},
 			"mode":      str{valid: oneOf("off", "once", "always")},
 			"essential": boolS,
 			"user-data": b64,
@@ -40,6 +39,7 @@ func model() object {
 			"hostname":    str{valid: hostnameProblem},
 			"https-proxy": str{valid: proxyProblem},
 			"no-proxy":    list{elem: str{valid: noProxyProblem}},
+			"hosts":       list{elem: hostEntry{}},
 		},
 		"ntp": object{
 			"time-servers": list{elem: str{valid: timeServerProblem}},
@@ -47,6 +47,7 @@ func model() object {
 		"kernel": object{
 			"sysctl":   mapOf{key: sysctlKeyProblem, elem: text},
 			"lockdown": str{valid: oneOf("none", "integrity", "confidentiality")},
+			"modules":  mapOf{key: moduleNameProblem, elem: object{"allowed": boolS, "autoload": boolS}},
 		},
 		"boot": object{
 			"kernel-parameters":   mapOf{key: paramNameProblem, elem: stringList},
@@ -59,28 +60,10 @@ func model() object {
 			"config":      b64,
 			"credentials": b64,
 		},
-		"kubernetes": object{
-			"api-server":                urlS,
-			"cluster-certificate":       b64,
-			"cluster-name":              name,
-			"cluster-dns-ip":            oneOrList{elem: str{valid: ipProblem}},
-			"cluster-domain":            str{valid: hostnameProblem},
-			"node-ip":                   str{valid: ipProblem},
-			"node-labels":               mapOf{key: labelKeyProblem, elem: str{valid: labelValueProblem}},
-			"node-taints":               mapOf{key: labelKeyProblem, elem: oneOrList{elem: str{valid: taintProblem}}},
-			"max-pods":                  u32,
-			"bootstrap-token":           name,
-			"authentication-mode":       str{valid: oneOf("aws", "tls")},
-			"standalone-mode":           boolS,
-			"provider-id":               name,
-			"hostname-override":         str{valid: hostnameProblem},
-			"pod-infra-container-image": str{valid: imageRefProblem},
-			"eviction-hard":             stringMap,
-			"kube-reserved":             stringMap,
-			"system-reserved":           stringMap,
-			"allowed-unsafe-sysctls":    list{elem: str{valid: sysctlKeyProblem}},
-			"cpu-manager-policy":        str{valid: oneOf("none", "static")},
-		},
+		"kubernetes":         kubernetesModel(),
+		"dns":                dnsModel(),
+		"container-registry": containerRegistryModel(),
+		"container-runtime":  containerRuntimeModel(),
 		"ecs": object{
 			"cluster":                       name,
 			"instance-attributes":           mapOf{key: paramNameProblem, elem: text},

@@ -147,6 +147,10 @@ func (l list) check(ps *problems, path []string, v any) {
 		for _, s := range x {
 			items = append(items, s)
 		}
+	case []map[string]any: // a TOML array of tables
+		for _, m := range x {
+			items = append(items, m)
+		}
 	default:
 		ps.add(path, "expected a list, got %s", typeName(v))
 		return
@@ -161,7 +165,7 @@ type oneOrList struct{ elem schema }
 
 func (o oneOrList) check(ps *problems, path []string, v any) {
 	switch v.(type) {
-	case []any, []string:
+	case []any, []string, []map[string]any:
 		list(o).check(ps, path, v)
 	default:
 		o.elem.check(ps, path, v)

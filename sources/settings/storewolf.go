@@ -34,7 +34,10 @@ type StorewolfResult struct {
 }
 
 // Storewolf prepares the datastore at boot, as upstream's storewolf: it
-// creates the datastore if missing, deletes every pending transaction,
+// creates the datastore if missing (refusing one of another version than
+// cfg.Version: the migrator must move it first, and defaults of this
+// version must not land in another version's datastore, whose bank may
+// boot again), deletes every pending transaction,
 // stages default settings not already live in the launch transaction, and
 // writes metadata, services and configuration-files not already present
 // directly to live. Defaults never overwrite existing values.
@@ -57,6 +60,8 @@ func Storewolf(ctx context.Context, cfg StorewolfConfig, d *Defaults) (Storewolf
 		log.Info("created datastore", "base", cfg.Base, "version", cfg.Version)
 	} else if err != nil {
 		return res, fmt.Errorf("check datastore %q: %w", current, err)
+	} else if err := checkVersion(cfg.Base, cfg.Version); err != nil {
+		return res, err
 	}
 	store, err := datastore.Open(ctx, current)
 	if err != nil {
@@ -116,6 +121,23 @@ func Storewolf(ctx context.Context, cfg StorewolfConfig, d *Defaults) (Storewolf
 	}
 	log.Info("loaded defaults", "settings", res.Settings, "metadata", res.Metadata, "other", res.Other, "tx", tx)
 	return res, nil
+}
+
+// ErrVersion: the datastore is of another version than the OS.
+var ErrVersion = errors.New("datastore of another version")
+
+// checkVersion refuses a datastore whose link chain names another version
+// than version.
+func checkVersion(base, version string) error {
+	c, err := datastore.ReadChain(base)
+	if err != nil {
+		return err
+	}
+	if c.Version != version {
+		return fmt.Errorf("%w: %s is version %s, the OS is %s: the settings migrator (migrator.service) has not moved it",
+			ErrVersion, filepath.Join(base, datastore.CurrentLink), c.Version, version)
+	}
+	return nil
 }
 
 func notLive(ctx context.Context, store *datastore.Store, kvs []datastore.KeyValue) ([]datastore.KeyValue, error) {

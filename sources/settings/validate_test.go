@@ -26,6 +26,10 @@ func TestValidateAccepts(t *testing.T) {
 		"bare ver": `{"updates":{"version-lock":"1.20.0"}}`,
 		"host-containers": `{"host-containers":{"admin":{"enabled":true,"superpowered":true,
 			"source":"public.ecr.aws/bottlerocket/bottlerocket-admin:v0.11.13","user-data":"aGVsbG8="}}}`,
+		"bootstrap-containers": `{"bootstrap-containers":{"setup":{"source":"10.0.2.100:5000/petrel/setup:1","mode":"once",
+			"essential":true,"user-data":""},"offline":{"source":"oci-archive:/local/images/setup.tar","mode":"always"}}}`,
+		"container-registry": `{"container-registry":{"credentials":[{"registry":"registry.example.com","username":"u","password":"p"},
+			{"registry":"10.0.2.100:5000","auth":"dTpw"}],"insecure-registries":["10.0.2.100:5000"]}}`,
 		"ntp":    `{"ntp":{"time-servers":["time.aws.com","ntp://pool.ntp.org","169.254.169.123"]}}`,
 		"kernel": `{"kernel":{"sysctl":{"net.ipv4.ip_forward":"1","kernel/pid_max":"4194304"},"lockdown":"integrity"}}`,
 		"boot":   `{"boot":{"kernel-parameters":{"console":["tty0","ttyS0,115200n8"]},"init-parameters":{"log_level":["debug"]},"reboot-to-reconcile":true}}`,
@@ -62,6 +66,18 @@ func TestValidateRejects(t *testing.T) {
 		{"bool", `{"host-containers":{"admin":{"enabled":"yes"}}}`, []string{"settings.host-containers.admin.enabled: expected a boolean, got string"}},
 		{"base64", `{"host-containers":{"admin":{"user-data":"!!"}}}`, []string{"settings.host-containers.admin.user-data: expected base64"}},
 		{"container name", `{"host-containers":{"-x":{"enabled":true}}}`, []string{"settings.host-containers.-x: bad name"}},
+		{"image reference", `{"host-containers":{"admin":{"source":"Registry.example.com/Admin:latest tag"}}}`,
+			[]string{`settings.host-containers.admin.source: expected a container image reference like registry/name:tag or oci-archive:/path, got "Registry.example.com/Admin:latest tag"`}},
+		{"relative archive", `{"bootstrap-containers":{"b":{"source":"oci-archive:images/b.tar"}}}`,
+			[]string{`settings.bootstrap-containers.b.source: expected oci-archive: followed by an absolute path without '..', got "oci-archive:images/b.tar"`}},
+		{"bootstrap mode", `{"bootstrap-containers":{"b":{"mode":"twice"}}}`,
+			[]string{`settings.bootstrap-containers.b.mode: expected one of off, once, always, got "twice"`}},
+		{"bootstrap user data", `{"bootstrap-containers":{"b":{"user-data":"not base64"}}}`,
+			[]string{"settings.bootstrap-containers.b.user-data: expected base64 (standard alphabet, padded): illegal base64 data at input byte 3"}},
+		{"registry host", `{"container-registry":{"insecure-registries":["http://10.0.2.100:5000"]}}`,
+			[]string{`settings.container-registry.insecure-registries.0: expected a registry host like registry.example.com or 10.0.2.100:5000, got "http://10.0.2.100:5000"`}},
+		{"credential field", `{"container-registry":{"credentials":[{"registry":"r.example","token":"x"}]}}`,
+			[]string{"settings.container-registry.credentials.0.token: unknown setting"}},
 		{"sysctl key", `{"kernel":{"sysctl":{"net..x":"1"}}}`, []string{`settings.kernel.sysctl."net..x": bad name: expected a sysctl key`}},
 		{"sysctl value", `{"kernel":{"sysctl":{"net.ipv4.ip_forward":1}}}`, []string{`settings.kernel.sysctl."net.ipv4.ip_forward": expected a string, got number`}},
 		{"lockdown", `{"kernel":{"lockdown":"full"}}`, []string{`settings.kernel.lockdown: expected one of none, integrity, confidentiality, got "full"`}},
@@ -82,21 +98,26 @@ func TestValidateRejects(t *testing.T) {
 			"settings.updates.seed: expected an integer from 0 to 2047, got -1",
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := Validate(decodeJSON(t, tc.doc))
-			var ve *ValidationError
-			if !errors.As(err, &ve) || !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Validate(%s) = %v, want a *ValidationError", tc.doc, err)
-			}
-			if len(ve.Problems) != len(tc.want) {
-				t.Fatalf("got %d problems %v, want %d %v", len(ve.Problems), ve.Problems, len(tc.want), tc.want)
-			}
-			for i, w := range tc.want {
-				if got := ve.Problems[i].String(); !strings.HasPrefix(got, w) {
-					t.Errorf("problem %d = %q, want prefix %q", i, got, w)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantProblems(t, tc.doc, tc.want) })
+	}
+}
+
+// wantProblems validates the JSON settings doc and checks that it gives
+// exactly the problems want, in order, each matched by its prefix.
+func wantProblems(t *testing.T, doc string, want []string) {
+	t.Helper()
+	err := Validate(decodeJSON(t, doc))
+	var ve *ValidationError
+	if !errors.As(err, &ve) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Validate(%s) = %v, want a *ValidationError", doc, err)
+	}
+	if len(ve.Problems) != len(want) {
+		t.Fatalf("got %d problems %v, want %d %v", len(ve.Problems), ve.Problems, len(want), want)
+	}
+	for i, w := range want {
+		if got := ve.Problems[i].String(); !strings.HasPrefix(got, w) {
+			t.Errorf("problem %d = %q, want prefix %q", i, got, w)
+		}
 	}
 }
 

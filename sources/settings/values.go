@@ -149,6 +149,34 @@ func imageRefProblem(s string) string {
 	return ""
 }
 
+// OCIArchivePrefix starts a container source that is an OCI archive (a tar
+// of an OCI image layout) on the host instead of a registry reference.
+const OCIArchivePrefix = "oci-archive:"
+
+// containerSourceProblem checks a host or bootstrap container's source: an
+// image reference, or oci-archive: and an absolute path.
+func containerSourceProblem(s string) string {
+	if path, ok := strings.CutPrefix(s, OCIArchivePrefix); ok {
+		if !strings.HasPrefix(path, "/") || strings.Contains("/"+path+"/", "/../") {
+			return fmt.Sprintf("expected oci-archive: followed by an absolute path without '..', got %q", s)
+		}
+		return ""
+	}
+	if !imageRefRE.MatchString(s) {
+		return fmt.Sprintf("expected a container image reference like registry/name:tag or oci-archive:/path, got %q", s)
+	}
+	return ""
+}
+
+// registryHostProblem checks a registry host with an optional port, as
+// image references name it ("docker.io", "10.0.2.100:5000").
+func registryHostProblem(s string) string {
+	if msg := hostPortProblem(s); msg != "" || strings.Contains(s, "/") {
+		return fmt.Sprintf("expected a registry host like registry.example.com or 10.0.2.100:5000, got %q", s)
+	}
+	return ""
+}
+
 var versionLockRE = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
 
 func versionLockProblem(s string) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/petrel-os/petrel/sources/disklayout"
 	"github.com/petrel-os/petrel/sources/gpt"
+	"github.com/petrel-os/petrel/sources/selinux"
 	"github.com/petrel-os/petrel/tools/project"
 	"github.com/petrel-os/petrel/tools/sbom"
 	"github.com/petrel-os/petrel/tools/sysusers"
@@ -34,6 +35,10 @@ type Inputs struct {
 	BuildID string
 	// Epoch is SOURCE_DATE_EPOCH: the time of every file in the image.
 	Epoch int64
+	// TrustedRoot is the TUF root metadata of the update repository
+	// (tools/repo's keys), shipped at updater.DefaultRootPath: the trust
+	// anchor of the host's updater and settings migrator. Required.
+	TrustedRoot []byte
 	// Logger receives one line per step.
 	Logger *slog.Logger
 }
@@ -89,10 +94,16 @@ type assembly struct {
 	root   string // staging root tree
 	result *Result
 	sbom   *sbom.Document // what the image holds (sbom.go)
+	// contexts label the file systems the image build makes (labels.go);
+	// nil when the closure has no SELinux policy.
+	contexts *selinux.FileContexts
 }
 
 func newAssembly(in Inputs) (*assembly, error) {
 	v := in.Variant
+	if len(in.TrustedRoot) == 0 {
+		return nil, fmt.Errorf("%w: no trusted root metadata for the image's updates (create keys with buildctl repo keys)", project.ErrInvalidInput)
+	}
 	osName := in.Project.Manifest.OS.Name
 	plan, err := disklayout.Plan(disklayout.Options{
 		OSImageSizeGiB:   v.ImageLayout.OSImageSizeGiB,
@@ -210,7 +221,7 @@ func (a *assembly) installRoot(ctx context.Context) error {
 		VariantID: a.in.Variant.Name, BuildID: a.in.BuildID,
 		HomeURL: m.OS.HomeURL, SupportURL: m.OS.SupportURL, BugReportURL: m.OS.BugReportURL,
 	}
-	return finishRoot(a.root, rel, invJSON)
+	return finishRoot(a.root, rel, invJSON, a.in.TrustedRoot)
 }
 
 // partitionImages are the intermediate files of one build.

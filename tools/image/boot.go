@@ -25,6 +25,12 @@ const SystemdPath = "/usr/lib/systemd/systemd"
 // initParams follow "--" on the kernel command line and go to systemd.
 var initParams = []string{"systemd.log_target=journal-or-kmsg", "systemd.log_level=notice", "systemd.log_color=0", "systemd.show_status=true"}
 
+// Where DATA and PRIVATE are mounted on a host.
+const (
+	dataMount    = "/local"
+	privateMount = "/var/lib/petrel"
+)
+
 // hostMounts are the petrel.mount= parameters: the initramfs mounts DATA
 // at /local (by its fixed partition GUID: DATA-A of the unified plan and
 // the split plan's data disk share it), binds /var and /opt from it and
@@ -37,11 +43,24 @@ var initParams = []string{"systemd.log_target=journal-or-kmsg", "systemd.log_lev
 // of the boot (docs/host.md).
 func hostMounts(privateLabel string) []string {
 	return []string{
-		"petrel.mount=PARTUUID=" + disklayout.DataPreferredGUID.String() + ":/local:ext4:nodev,nosuid,noatime",
+		"petrel.mount=PARTUUID=" + disklayout.DataPreferredGUID.String() + ":" + dataMount + ":ext4:nodev,nosuid,noatime",
 		"petrel.mount=/local/var:/var:bind",
 		"petrel.mount=/local/opt:/opt:bind",
-		"petrel.mount=PARTLABEL=" + privateLabel + ":/var/lib/petrel:ext4:nodev,nosuid,noexec,noatime",
+		"petrel.mount=PARTLABEL=" + privateLabel + ":" + privateMount + ":ext4:nodev,nosuid,noexec,noatime",
 	}
+}
+
+// selinuxParams are the kernel parameters for SELinux. Debian's kernel
+// starts AppArmor unless told otherwise (SECURITY_SELINUX_BOOTPARAM is off,
+// so selinux=1 means nothing): security=selinux selects SELinux. The mode
+// is enforcing= (which wins over /etc/selinux/config for the initramfs and
+// systemd alike): 1, unless the variant has the selinux-permissive image
+// feature, the only way to boot permissive (docs/selinux.md).
+func selinuxParams(v *project.Variant) []string {
+	if v.Feature("selinux-permissive") {
+		return []string{"security=selinux", "enforcing=0"}
+	}
+	return []string{"security=selinux", "enforcing=1"}
 }
 
 // prepareBoot moves the kernel out of the root, builds the initramfs from the
@@ -110,11 +129,18 @@ func fileContexts(root string) string {
 func (a *assembly) buildRoot(ctx context.Context, p *partitionImages) error {
 	part, _ := a.layout.Partition(disklayout.KeyRootA)
 	p.root = filepath.Join(a.work, "root.img")
+	if err := a.loadFileContexts(); err != nil {
+		return err
+	}
 	if a.in.Variant.Feature("ext4-root-partition") {
 		p.rootFS = "ext4"
-		err := fsimage.Ext4(ctx, a.root, p.root, part.SizeBytes(), fsimage.Ext4Options{
+		labels, err := a.labels(a.root, "/")
+		if err != nil {
+			return err
+		}
+		err = fsimage.Ext4(ctx, a.root, p.root, part.SizeBytes(), fsimage.Ext4Options{
 			Label: "ROOT", UUID: a.uuid("fs/root"), Epoch: a.in.Epoch, ReadOnly: true, Shrink: true,
-			StripeBlocks: 1024, What: "root filesystem", Target: "ROOT-A",
+			StripeBlocks: 1024, Labels: labels, What: "root filesystem", Target: "ROOT-A",
 		})
 		if err != nil {
 			return fmt.Errorf("build ext4 root: %w", err)
@@ -140,7 +166,8 @@ func (a *assembly) buildRoot(ctx context.Context, p *partitionImages) error {
 // buildBootPartition writes the bank's grub.cfg and packs the BOOT tree.
 func (a *assembly) buildBootPartition(ctx context.Context, p *partitionImages) error {
 	m := a.in.Project.Manifest
-	params := append(append([]string{}, a.in.Variant.KernelParameters...), "init="+SystemdPath, "rootfstype="+p.rootFS)
+	params := append(append([]string{}, a.in.Variant.KernelParameters...), selinuxParams(a.in.Variant)...)
+	params = append(params, "init="+SystemdPath, "rootfstype="+p.rootFS)
 	private, ok := a.layout.Partition(disklayout.KeyPrivate)
 	if !ok {
 		return fmt.Errorf("disk layout has no %s partition", disklayout.KeyPrivate)
@@ -160,8 +187,12 @@ func (a *assembly) buildBootPartition(ctx context.Context, p *partitionImages) e
 	}
 	part, _ := a.layout.Partition(disklayout.KeyBootA)
 	p.boot = filepath.Join(a.work, "boot.img")
+	labels, err := a.labels(p.bootTree, "/boot")
+	if err != nil {
+		return err
+	}
 	err = fsimage.Ext4(ctx, p.bootTree, p.boot, part.SizeBytes(), fsimage.Ext4Options{
-		Label: "BOOT", UUID: a.uuid("fs/boot"), Epoch: a.in.Epoch, ReadOnly: true, What: "boot partition", Target: "BOOT-A",
+		Label: "BOOT", UUID: a.uuid("fs/boot"), Epoch: a.in.Epoch, ReadOnly: true, Labels: labels, What: "boot partition", Target: "BOOT-A",
 	})
 	if err != nil {
 		return fmt.Errorf("build BOOT filesystem: %w", err)

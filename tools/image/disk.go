@@ -91,9 +91,18 @@ func (a *assembly) buildDisk(ctx context.Context, p *partitionImages) error {
 		return fmt.Errorf("sync disk image: %w", err)
 	}
 	priv, _ := disk.Partition(disklayout.KeyPrivate)
-	if err := fsimage.Ext4Empty(ctx, path, priv.SizeBytes(), fsimage.Ext4Options{
+	// An empty tree, for its root directory's label.
+	privTree := filepath.Join(a.work, "private")
+	if err := mkdirTree(privTree); err != nil {
+		return fmt.Errorf("create PRIVATE tree: %w", err)
+	}
+	labels, err := a.labels(privTree, privateMount)
+	if err != nil {
+		return err
+	}
+	if err := fsimage.Ext4(ctx, privTree, path, priv.SizeBytes(), fsimage.Ext4Options{
 		Label: "PRIVATE", UUID: a.uuid("fs/private"), Epoch: a.in.Epoch, InPlace: true, Offset: priv.OffsetBytes(),
-		InodeRatio: 4096, InodeSize: 256, What: "private partition", Target: "PRIVATE",
+		InodeRatio: 4096, InodeSize: 256, Labels: labels, What: "private partition", Target: "PRIVATE",
 	}); err != nil {
 		return fmt.Errorf("write PRIVATE: %w", err)
 	}
@@ -114,9 +123,13 @@ func (a *assembly) writeData(ctx context.Context, image string, part disklayout.
 			return fmt.Errorf("create DATA tree: %w", err)
 		}
 	}
+	labels, err := a.labels(tree, dataMount)
+	if err != nil {
+		return err
+	}
 	if err := fsimage.Ext4(ctx, tree, image, part.SizeBytes(), fsimage.Ext4Options{
 		Label: "DATA", UUID: a.uuid("fs/data"), Epoch: a.in.Epoch, InPlace: true, Offset: part.OffsetBytes(),
-		NoReservedBlocks: true, What: "data partition", Target: part.Key,
+		NoReservedBlocks: true, Labels: labels, What: "data partition", Target: part.Key,
 	}); err != nil {
 		return fmt.Errorf("write %s: %w", part.Key, err)
 	}

@@ -87,3 +87,28 @@ func TestInventory(t *testing.T) {
 		t.Errorf("inventory = %s", b)
 	}
 }
+
+func TestNoTrustedRoot(t *testing.T) {
+	_, err := Make(context.Background(), Inputs{Variant: &project.Variant{Name: "metal-dev", Path: "variants/metal-dev/variant.toml"}})
+	if !errors.Is(err, project.ErrInvalidInput) || !strings.Contains(err.Error(), "no trusted root metadata for the image's updates") {
+		t.Fatalf("Make without a trusted root = %v", err)
+	}
+}
+
+// TestSELinuxParams: every image boots SELinux enforcing; only the
+// selinux-permissive image feature makes it permissive.
+func TestSELinuxParams(t *testing.T) {
+	for _, tt := range []struct {
+		features map[string]bool
+		want     string
+	}{
+		{nil, "security=selinux enforcing=1"},
+		{map[string]bool{"selinux-permissive": false}, "security=selinux enforcing=1"},
+		{map[string]bool{"selinux-permissive": true}, "security=selinux enforcing=0"},
+	} {
+		v := &project.Variant{ImageFeatures: tt.features}
+		if got := strings.Join(selinuxParams(v), " "); got != tt.want {
+			t.Errorf("features %v: %q, want %q", tt.features, got, tt.want)
+		}
+	}
+}

@@ -11,11 +11,23 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/petrel-os/petrel/sources/updater"
 )
 
 // rpmDBPath is where rpm keeps its database inside the staging root while
 // the image is assembled; it is removed before the root is packed.
 const rpmDBPath = "/var/lib/rpm"
+
+// InstallRPMs installs rpms into the empty directory root as an image
+// build does (tools/ociimage makes container images with it); the rpm
+// database is left at RPMDBPath inside root.
+func InstallRPMs(ctx context.Context, root string, rpms []string) error {
+	return installRPMs(ctx, root, rpms)
+}
+
+// RPMDBPath is where rpm keeps its database inside the staging root.
+const RPMDBPath = rpmDBPath
 
 // installRPMs installs rpms into the empty directory root with the host's
 // rpm. Scriptlets are not run: Petrel packages have none, and the host's
@@ -117,13 +129,14 @@ func (r OSRelease) Bytes() []byte {
 	return b.Bytes()
 }
 
-// finishRoot writes os-release and the inventory into the staging root and
-// removes what must not ship: the RPM database and everything under /var
-// (DATA is mounted there at boot).
-func finishRoot(root string, rel OSRelease, inventory []byte) error {
+// finishRoot writes os-release, the inventory and the trusted root of
+// updates into the staging root and removes what must not ship: the RPM
+// database and everything under /var (DATA is mounted there at boot).
+func finishRoot(root string, rel OSRelease, inventory, trustedRoot []byte) error {
 	files := map[string][]byte{
-		"usr/lib/os-release":                          rel.Bytes(),
-		"usr/share/petrel/application-inventory.json": inventory,
+		"usr/lib/os-release":                             rel.Bytes(),
+		"usr/share/petrel/application-inventory.json":    inventory,
+		strings.TrimPrefix(updater.DefaultRootPath, "/"): trustedRoot,
 	}
 	for rel, data := range files {
 		if err := writeTreeFile(filepath.Join(root, rel), data); err != nil {

@@ -17,7 +17,7 @@ func TestTreeModesIgnoreUmask(t *testing.T) {
 	if err := mkdirTree(root); err != nil {
 		t.Fatal(err)
 	}
-	if err := finishRoot(root, OSRelease{Name: "Petrel OS", ID: "petrel", Version: "0.1.0", VariantID: "metal-dev", BuildID: "1"}, []byte("{}\n")); err != nil {
+	if err := finishRoot(root, OSRelease{Name: "Petrel OS", ID: "petrel", Version: "0.1.0", VariantID: "metal-dev", BuildID: "1"}, []byte("{}\n"), []byte(`{"signed":{}}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := writeTreeFile(filepath.Join(root, "boot", "grub", "grub.cfg"), []byte("x\n")); err != nil {
@@ -29,8 +29,10 @@ func TestTreeModesIgnoreUmask(t *testing.T) {
 		"usr/share/petrel":   0o755 | os.ModeDir,
 		"usr/lib/os-release": 0o644,
 		"usr/share/petrel/application-inventory.json": 0o644,
-		"boot/grub":          0o755 | os.ModeDir,
-		"boot/grub/grub.cfg": 0o644,
+		"usr/share/petrel/updates":                    0o755 | os.ModeDir,
+		"usr/share/petrel/updates/root.json":          0o644,
+		"boot/grub":                                   0o755 | os.ModeDir,
+		"boot/grub/grub.cfg":                          0o644,
 	} {
 		st, err := os.Stat(filepath.Join(root, p))
 		if err != nil {
