@@ -19,10 +19,13 @@ import (
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/apiserver"
 	"github.com/petrel-os/petrel/sources/generator"
+	"github.com/petrel-os/petrel/sources/hostctr"
+	"github.com/petrel-os/petrel/sources/migration"
 	"github.com/petrel-os/petrel/sources/partflip"
 	"github.com/petrel-os/petrel/sources/ready"
 	"github.com/petrel-os/petrel/sources/render"
 	"github.com/petrel-os/petrel/sources/settings"
+	"github.com/petrel-os/petrel/sources/updater"
 	"github.com/petrel-os/petrel/sources/userdata"
 )
 
@@ -40,12 +43,15 @@ func Agents() map[string]MainFunc {
 		"apiclient":          apiclient.Main,
 		"apiserver":          apiserver.Main,
 		"early-boot-config":  userdata.Main,
+		"host-ctr":           hostctr.Main,
+		"migrator":           migration.Main,
 		"partflip":           partflip.Main,
 		"petrel-ready":       ready.Main,
 		"settings-applier":   render.Main,
 		"settings-committer": settings.CommitterMain,
 		"storewolf":          settings.StorewolfMain,
 		"sundog":             generator.Main,
+		"updater":            updater.Main,
 	}
 }
 

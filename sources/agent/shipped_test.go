@@ -22,6 +22,7 @@ import (
 
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/generator"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // bootOrder returns the order in which systemd starts the units that run
@@ -29,11 +30,14 @@ import (
 // unit under packages/ must be listed.
 func bootOrder() []string {
 	return []string{
+		"migrator.service",
 		"storewolf.service",
 		"apiserver.service",
 		"early-boot-config.service",
 		"sundog.service",
 		"settings-applier.service",
+		"petrel-resolv-conf.service", // Kubernetes variants (kubernetes-host)
+		"bootstrap-containers.service",
 		"mark-successful-boot.service",
 		"petrel-ready.service",
 	}
@@ -102,7 +106,9 @@ func readUnits(t *testing.T) map[string]unit {
 				}
 			}
 		}
-		if petrel {
+		// Template units (host-containers@.service) are not started by
+		// the boot but by host-ctr configure, one per host container.
+		if petrel && !strings.Contains(u.name, "@") {
 			units[u.name] = u
 		}
 	}
@@ -140,11 +146,7 @@ func newSandbox(t *testing.T) *sandbox {
 	s := &sandbox{t: t, root: dir, logs: map[string]*bytes.Buffer{}}
 	bin := s.path("/usr/bin/petrel")
 	os.MkdirAll(filepath.Dir(bin), 0o755)
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/petrel-os/petrel/cmd/petrel")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the multi-call binary: %v\n%s", err, out)
-	}
+	testkit.GoBuild(t, "github.com/petrel-os/petrel/cmd/petrel", bin)
 	for _, name := range Names() {
 		if err := os.Symlink("petrel", s.path("/usr/bin/"+name)); err != nil {
 			t.Fatal(err)
@@ -227,6 +229,20 @@ func (s *sandbox) log(u string) string {
 		return b.String()
 	}
 	return ""
+}
+
+// waitLog waits until unit's output holds want: the applier's output
+// reaches the API server's stderr pipe, and through it the test's buffer,
+// a moment after the API has answered.
+func (s *sandbox) waitLog(u, want string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(s.log(u), want) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 type lockedWriter struct {
@@ -420,6 +436,12 @@ func TestShippedUnits(t *testing.T) {
 		}
 	})
 
+	// settings-applier ran the host containers' restart command, which
+	// found no systemd to start the control container with.
+	if log := s.log("settings-applier.service"); !strings.Contains(log, "not booted with systemd; host containers are not started") {
+		t.Errorf("settings-applier did not run host-ctr configure:\n%s", log)
+	}
+
 	// The boot rendered user data's settings and raised the lockdown to
 	// the default level.
 	for file, want := range map[string]string{"/etc/motd": "hello from user data\n", "/etc/hostname": "petrel-test\n",
@@ -463,7 +485,7 @@ func TestShippedUnits(t *testing.T) {
 	if name, err := utsHostname(apiPID); err != nil || name != "live-host" {
 		t.Errorf("host name of the API server's namespace = %q, %v; want live-host", name, err)
 	}
-	if l := s.log("apiserver.service"); !strings.Contains(l, "petrel: hostname live-host\n") {
+	if !s.waitLog("apiserver.service", "petrel: hostname live-host\n", 10*time.Second) {
 		t.Errorf("apiserver's output lacks the applier's line %q", "petrel: hostname live-host")
 	}
 	// A lockdown level is raised at once; the fake control is reset to
@@ -479,6 +501,13 @@ func TestShippedUnits(t *testing.T) {
 	code, out := s.apiclient("get", "settings.motd")
 	if code != 0 || !strings.Contains(out, `"motd": "changed live"`) {
 		t.Errorf("apiclient get settings.motd = exit %d %q", code, out)
+	}
+	// The update routes run the shipped updater agent: here, with no
+	// disk and no trusted root, the refresh fails with the updater's own
+	// message.
+	code, out = s.apiclient("update", "check")
+	if want := "update refresh failed (updater exit status 1): updater: "; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("apiclient update check = exit %d %q; want exit 1 and %q", code, out, want)
 	}
 	sc := bufio.NewScanner(strings.NewReader(s.log("apiserver.service")))
 	for sc.Scan() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"unicode/utf8"
 )
 
@@ -13,7 +14,9 @@ import (
 var ErrInvalidValue = errors.New("invalid value")
 
 // CanonicalValue checks that raw is a value the datastore can hold (a JSON
-// scalar, or a list of scalars stored whole) and returns it in the form
+// scalar, or a list stored whole, whose elements may be lists and objects,
+// as upstream stores settings.network.hosts and the list form of
+// settings.container-registry) and returns it in the form
 // written to disk: compact, strings escaped as serde_json escapes them, no
 // trailing newline. null is rejected: an unset value is an absent file.
 func CanonicalValue(raw []byte) ([]byte, error) {
@@ -33,18 +36,7 @@ func CanonicalValue(raw []byte) ([]byte, error) {
 	case map[string]any:
 		return nil, fmt.Errorf("%w: objects are stored as nested keys, not as one value", ErrInvalidValue)
 	case []any:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			switch e.(type) {
-			case []any, map[string]any:
-				return nil, fmt.Errorf("%w: list element %d: lists may hold only scalars", ErrInvalidValue, i)
-			}
-			writeScalar(&b, e)
-		}
-		b.WriteByte(']')
+		writeNested(&b, x)
 	default:
 		writeScalar(&b, x)
 	}
@@ -58,6 +50,40 @@ func EncodeValue(v any) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidValue, err)
 	}
 	return CanonicalValue(raw)
+}
+
+// writeNested writes a list or an object inside a stored list: compact,
+// object keys sorted.
+func writeNested(b *bytes.Buffer, v any) {
+	switch x := v.(type) {
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeNested(b, e)
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeString(b, k)
+			b.WriteByte(':')
+			writeNested(b, x[k])
+		}
+		b.WriteByte('}')
+	default:
+		writeScalar(b, x)
+	}
 }
 
 func writeScalar(b *bytes.Buffer, v any) {

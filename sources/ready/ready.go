@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/petrel-os/petrel/sources/cli"
+	"github.com/petrel-os/petrel/sources/selinux"
 )
 
 // Marker starts the line petrel-ready prints; `buildctl boot` waits for it
@@ -28,12 +29,16 @@ type Options struct {
 	DevDir      string // device nodes
 	Hostname    string // the kernel's host name (/proc/sys/kernel/hostname)
 	Motd        string // message of the day rendered from settings
+	SELinuxFS   string // selinuxfs mount point
+	SELinuxConf string // SELinux configuration (names the policy)
+	Proc        string // procfs (this process's SELinux context)
 }
 
 // DefaultOptions returns the paths of a running Petrel host.
 func DefaultOptions() Options {
 	return Options{OSRelease: "/usr/lib/os-release", Cmdline: "/proc/cmdline", SysBlockDir: "/sys/class/block", DevDir: "/dev",
-		Hostname: "/proc/sys/kernel/hostname", Motd: "/etc/motd"}
+		Hostname: "/proc/sys/kernel/hostname", Motd: "/etc/motd",
+		SELinuxFS: selinux.FS, SELinuxConf: selinux.ConfigPath, Proc: "/proc"}
 }
 
 // Line returns the ready line without its newline:
@@ -76,12 +81,12 @@ func Report(ctx context.Context, o Options) (string, error) {
 	return Line(pretty, build, bank), errors.Join(errs...)
 }
 
-// Details returns the lines printed before the ready line: the host name
-// and the message of the day, both set from settings (user data), so that
-// the console shows what the host was configured with. Missing files give
-// no line.
+// Details returns the lines printed before the ready line: the SELinux
+// status (SELinuxLine), the host name and the message of the day, both set
+// from settings (user data), so that the console shows what the host was
+// configured with. Missing files give no line.
 func Details(o Options) []string {
-	var lines []string
+	lines := []string{SELinuxLine(o)}
 	if b, err := os.ReadFile(o.Hostname); err == nil && strings.TrimSpace(string(b)) != "" {
 		lines = append(lines, "petrel: hostname "+strings.TrimSpace(string(b)))
 	}
@@ -91,6 +96,32 @@ func Details(o Options) []string {
 		}
 	}
 	return lines
+}
+
+// SELinuxLine reports the SELinux mode, the policy /etc/selinux/config
+// names and the context petrel-ready runs in (its type proves which policy
+// the kernel has loaded):
+// "petrel: selinux enforcing, policy petrel, context system_u:system_r:system_t:s0-s0:c0.c1023",
+// or "petrel: selinux disabled".
+func SELinuxLine(o Options) string {
+	k := selinux.Kernel{FS: o.SELinuxFS}
+	if !k.Enabled() {
+		return "petrel: selinux " + selinux.Disabled
+	}
+	mode, policy, context := Unknown, Unknown, Unknown
+	if on, err := k.Enforcing(); err == nil {
+		mode = selinux.Permissive
+		if on {
+			mode = selinux.Enforcing
+		}
+	}
+	if c, err := selinux.ReadConfig(o.SELinuxConf); err == nil {
+		policy = c.Type
+	}
+	if c, err := selinux.CurrentContext(o.Proc); err == nil && c != "" {
+		context = c
+	}
+	return fmt.Sprintf("petrel: selinux %s, policy %s, context %s", mode, policy, context)
 }
 
 // Main runs petrel-ready with args (without the program name): it prints
@@ -126,5 +157,7 @@ func command() *cobra.Command {
 	f.StringVar(&o.DevDir, "dev", o.DevDir, "`directory` of device nodes")
 	f.StringVar(&o.Hostname, "hostname-file", o.Hostname, "`file` holding the host name")
 	f.StringVar(&o.Motd, "motd", o.Motd, "message-of-the-day `file`")
+	f.StringVar(&o.SELinuxFS, "selinuxfs", o.SELinuxFS, "`directory` where selinuxfs is mounted")
+	f.StringVar(&o.SELinuxConf, "selinux-config", o.SELinuxConf, "SELinux configuration `file`")
 	return cmd
 }

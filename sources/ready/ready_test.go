@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/petrel-os/petrel/sources/bootdisk"
 	"github.com/petrel-os/petrel/sources/bootstate"
 	"github.com/petrel-os/petrel/sources/disklayout"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 func TestParseOSRelease(t *testing.T) {
@@ -69,9 +69,6 @@ const (
 // ROOT-A, BOOT-B; the BOOT partitions get uuidA and uuidB.
 func makeDisk(t *testing.T, path string) {
 	t.Helper()
-	if _, err := exec.LookPath("sgdisk"); err != nil {
-		t.Fatal("sgdisk not found: install the Debian package gdisk")
-	}
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -79,15 +76,12 @@ func makeDisk(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	boot := disklayout.TypeBoot.String()
-	out, err := exec.Command("sgdisk",
+	testkit.Run(t, "sgdisk",
 		"-n", "1:1M:+4M", "-t", "1:"+disklayout.TypeEFISystem.String(), "-c", "1:EFI-A",
 		"-n", "2:0:+4M", "-t", "2:"+boot, "-c", "2:PETREL-BOOT-A", "-u", "2:"+uuidA,
 		"-n", "3:0:+4M", "-t", "3:"+disklayout.TypeRoot.String(), "-c", "3:PETREL-ROOT-A",
 		"-n", "4:0:+4M", "-t", "4:"+boot, "-c", "4:PETREL-BOOT-B", "-u", "4:"+uuidB,
-		path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("sgdisk: %v\n%s", err, out)
-	}
+		path)
 }
 
 // fakeHost makes a sysfs block directory and a dev directory: vda is the
@@ -169,11 +163,11 @@ func TestMain(t *testing.T) {
 		os.WriteFile(motd, []byte("hello\n"), 0o644)
 		var out, errb bytes.Buffer
 		code := Main(ctx, []string{"--os-release", o.OSRelease, "--cmdline", o.Cmdline, "--sys-block", o.SysBlockDir, "--dev", o.DevDir,
-			"--hostname-file", host, "--motd", motd}, &out, &errb)
+			"--hostname-file", host, "--motd", motd, "--selinuxfs", filepath.Join(t.TempDir(), "none")}, &out, &errb)
 		if code != 0 {
 			t.Fatalf("exit %d, stderr %q", code, errb.String())
 		}
-		want := "petrel: hostname petrel-test\npetrel: motd: hello\npetrel: host ready: Petrel OS 0.1.0 (metal-dev) build 1a2b3c4, bank B\n"
+		want := "petrel: selinux disabled\npetrel: hostname petrel-test\npetrel: motd: hello\npetrel: host ready: Petrel OS 0.1.0 (metal-dev) build 1a2b3c4, bank B\n"
 		if out.String() != want {
 			t.Errorf("stdout = %q, want %q", out.String(), want)
 		}
@@ -186,11 +180,11 @@ func TestMain(t *testing.T) {
 		var out, errb bytes.Buffer
 		none := filepath.Join(t.TempDir(), "none")
 		code := Main(ctx, []string{"--os-release", o.OSRelease, "--cmdline", o.Cmdline, "--sys-block", o.SysBlockDir, "--dev", o.DevDir,
-			"--hostname-file", none, "--motd", none}, &out, &errb)
+			"--hostname-file", none, "--motd", none, "--selinuxfs", none}, &out, &errb)
 		if code != 1 {
 			t.Fatalf("exit %d, want 1", code)
 		}
-		if want := "petrel: host ready: unknown build unknown, bank unknown\n"; out.String() != want {
+		if want := "petrel: selinux disabled\npetrel: host ready: unknown build unknown, bank unknown\n"; out.String() != want {
 			t.Errorf("stdout = %q, want %q", out.String(), want)
 		}
 		for _, s := range []string{"no PRETTY_NAME", "no BUILD_ID", "find booted bank"} {
@@ -247,12 +241,34 @@ func TestDetails(t *testing.T) {
 	motd := filepath.Join(dir, "motd")
 	os.WriteFile(host, []byte("petrel-test\n"), 0o644)
 	os.WriteFile(motd, []byte("hello from user data\nsecond line\n"), 0o644)
-	got := Details(Options{Hostname: host, Motd: motd})
-	want := []string{"petrel: hostname petrel-test", "petrel: motd: hello from user data", "petrel: motd: second line"}
+	none := filepath.Join(dir, "none")
+	got := Details(Options{Hostname: host, Motd: motd, SELinuxFS: none})
+	want := []string{"petrel: selinux disabled", "petrel: hostname petrel-test", "petrel: motd: hello from user data", "petrel: motd: second line"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Details = %q, want %q", got, want)
 	}
-	if got := Details(Options{Hostname: filepath.Join(dir, "none"), Motd: filepath.Join(dir, "none")}); len(got) != 0 {
-		t.Errorf("Details without files = %q, want nothing", got)
+	if got := Details(Options{Hostname: none, Motd: none, SELinuxFS: none}); !slices.Equal(got, []string{"petrel: selinux disabled"}) {
+		t.Errorf("Details without files = %q, want only the SELinux line", got)
+	}
+}
+
+// TestSELinuxLine reads a fake selinuxfs, configuration and procfs.
+func TestSELinuxLine(t *testing.T) {
+	dir := t.TempDir()
+	fs, proc := filepath.Join(dir, "selinux"), filepath.Join(dir, "proc")
+	os.MkdirAll(fs, 0o755)
+	os.MkdirAll(filepath.Join(proc, "self", "attr"), 0o755)
+	conf := filepath.Join(dir, "config")
+	os.WriteFile(conf, []byte("SELINUX=enforcing\nSELINUXTYPE=petrel\n"), 0o644)
+	os.WriteFile(filepath.Join(proc, "self", "attr", "current"), []byte("system_u:system_r:system_t:s0-s0:c0.c1023\x00"), 0o644)
+	o := Options{SELinuxFS: fs, SELinuxConf: conf, Proc: proc}
+	for _, c := range []struct{ enforce, want string }{
+		{"1", "petrel: selinux enforcing, policy petrel, context system_u:system_r:system_t:s0-s0:c0.c1023"},
+		{"0", "petrel: selinux permissive, policy petrel, context system_u:system_r:system_t:s0-s0:c0.c1023"},
+	} {
+		os.WriteFile(filepath.Join(fs, "enforce"), []byte(c.enforce), 0o644)
+		if got := SELinuxLine(o); got != c.want {
+			t.Errorf("enforce %s: SELinuxLine = %q, want %q", c.enforce, got, c.want)
+		}
 	}
 }

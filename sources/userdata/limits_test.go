@@ -37,6 +37,7 @@ func TestLimitsAgreeWithAPI(t *testing.T) {
 	defer store.Close()
 	opts := apiserver.DefaultOptions()
 	opts.Applier, opts.SocketGID = "", 0
+	opts.UpdateStatus, opts.UpdateLock = filepath.Join(dir, "update-status.json"), filepath.Join(dir, "update.lock")
 	cfg, err := opts.Config(store, slog.New(slog.DiscardHandler), io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,9 @@ func (a *app) makeCmd() *cobra.Command {
 		Long: "Build whatever the variant needs that is missing or changed, then assemble its disk image,\n" +
 			"update images and image format into build/images/<arch>-<variant>/<version>-<build>/ and\n" +
 			"point the latest link at it. The variant and arch come from --variant/--arch, BUILDSYS_VARIANT/\n" +
-			"BUILDSYS_ARCH or Makefile.toml, in that order. Needs root (rpm installs files owned by root).",
+			"BUILDSYS_ARCH or Makefile.toml, in that order. The image trusts the update repository's root.json\n" +
+			"(the keys of buildctl repo; development keys are created in .keys when none are configured).\n" +
+			"Needs root (rpm installs files owned by root).",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
@@ -61,6 +63,10 @@ func (a *app) make(ctx context.Context) (*image.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	root, err := a.trustedRoot(p)
+	if err != nil {
+		return nil, err
+	}
 	if len(v.SupportedArches) > 0 && !slices.Contains(v.SupportedArches, cfg.Arch) {
 		return nil, fmt.Errorf("%w: variant %s does not support arch %s (supported-arches: %s)",
 			project.ErrInvalidInput, v.Name, cfg.Arch, strings.Join(v.SupportedArches, ", "))
@@ -87,7 +93,7 @@ func (a *app) make(ctx context.Context) (*image.Result, error) {
 		return nil, err
 	}
 	return image.Make(ctx, image.Inputs{
-		Project: p, Config: cfg, Variant: v, RPMs: rpms, BuildID: buildID, Epoch: epoch, Logger: a.logger,
+		Project: p, Config: cfg, Variant: v, RPMs: rpms, BuildID: buildID, Epoch: epoch, TrustedRoot: root, Logger: a.logger,
 	})
 }
 

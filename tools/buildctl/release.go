@@ -126,7 +126,9 @@ func (r *releaseRunner) sub(variant string) *app {
 }
 
 func (r *releaseRunner) Image(ctx context.Context, variant string) (string, error) {
-	res, err := r.sub(variant).make(ctx)
+	s := r.sub(variant)
+	s.keys = r.f.repo.keys // the images trust the keys that sign their repositories
+	res, err := s.make(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -140,6 +140,48 @@ func setting(p *project.Project, flag, env string) string {
 	return v
 }
 
+// publishKeys locates the keys: --keys (flag), else the settings of
+// Makefile.toml and the environment, else .keys in the project.
+func publishKeys(p *project.Project, flag string) repo.Keys {
+	keysDir := setting(p, flag, EnvKeysDir)
+	if keysDir == "" {
+		keysDir = filepath.Join(p.Root, ".keys")
+	}
+	keys := repo.Keys{Dir: keysDir, Files: map[string]string{repo.RootFile: setting(p, "", EnvRootJSON)}}
+	for _, role := range tufrepo.Roles {
+		keys.Files[role] = setting(p, "", envKey(role))
+	}
+	return keys
+}
+
+// trustedRoot returns the root metadata images ship as the trust anchor
+// of their updates: the root.json of the keys buildctl repo signs with
+// (a.keys, as --keys, else as publishKeys finds them). When there is none and no keys
+// are configured (a fresh clone), it creates development keys in .keys,
+// saying so on stderr, so that the build works out of the box; configured
+// release keys that are missing are an error.
+func (a *app) trustedRoot(p *project.Project) ([]byte, error) {
+	keys := publishKeys(p, a.keys)
+	data, _, err := keys.Root()
+	if err == nil {
+		return data, nil
+	}
+	configured := setting(p, a.keys, EnvKeysDir) != "" || setting(p, "", EnvRootJSON) != ""
+	if _, serr := os.Stat(keys.Path(repo.RootFile)); configured || !errors.Is(serr, os.ErrNotExist) {
+		return nil, inputErr(fmt.Errorf("the image's trusted update root: %w", err))
+	}
+	if err := repo.CreateKeys(keys.Dir, time.Now()); err != nil {
+		return nil, inputErr(err)
+	}
+	fmt.Fprintf(a.stderr, "buildctl: no update signing keys; created development keys in %s (as `buildctl repo keys` does); "+
+		"images built from now on trust them, and `buildctl repo` signs with them\n", keys.Dir)
+	data, _, err = keys.Root()
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	return data, nil
+}
+
 func (a *app) repoEnv(cmd *cobra.Command, f repoFlags) (*repoEnv, error) {
 	p, cfg, err := a.loadManifests(cmd.Context())
 	if err != nil {
@@ -148,15 +190,7 @@ func (a *app) repoEnv(cmd *cobra.Command, f repoFlags) (*repoEnv, error) {
 	if cfg.Variant == "" {
 		return nil, badInput{errors.New("no variant: set --variant, BUILDSYS_VARIANT or Makefile.toml env.BUILDSYS_VARIANT")}
 	}
-	keysDir := setting(p, f.keys, EnvKeysDir)
-	if keysDir == "" {
-		keysDir = filepath.Join(p.Root, ".keys")
-	}
-	keys := repo.Keys{Dir: keysDir, Files: map[string]string{repo.RootFile: setting(p, "", EnvRootJSON)}}
-	for _, role := range tufrepo.Roles {
-		keys.Files[role] = setting(p, "", envKey(role))
-	}
-	o := repo.Options{Dir: repo.Dir(cfg.BuildDir, cfg.Variant, cfg.Arch), Keys: keys, Now: time.Now(), Logger: a.logger}
+	o := repo.Options{Dir: repo.Dir(cfg.BuildDir, cfg.Variant, cfg.Arch), Keys: publishKeys(p, f.keys), Now: time.Now(), Logger: a.logger}
 	if path := setting(p, f.waves, EnvWavePolicy); path != "" {
 		if o.Plan, err = waves.LoadPlan(path); err != nil {
 			return nil, inputErr(err)

@@ -10,11 +10,13 @@ import (
 
 	"github.com/petrel-os/petrel/sources/imagecodec"
 	"github.com/petrel-os/petrel/sources/testkit"
+	"github.com/petrel-os/petrel/sources/verity"
 	"github.com/petrel-os/petrel/tools/buildctl"
 )
 
 // fakeBuild leaves an image directory as buildctl make does, with small
-// zstd update images, and points latest at it.
+// zstd update images (a root and its dm-verity hash tree), and points
+// latest at it.
 func fakeBuild(t *testing.T, root, version, buildID string) {
 	t.Helper()
 	vdir := filepath.Join(root, "build", "images", "x86_64-metal-dev")
@@ -22,10 +24,17 @@ func fakeBuild(t *testing.T, root, version, buildID string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"-boot.ext4", "-root.erofs", "-root.verity"} {
-		name := "petrel-metal-dev-x86_64-" + version + "-" + buildID + s
+	prefix := "petrel-metal-dev-x86_64-" + version + "-" + buildID
+	rootFS := []byte(strings.Repeat(prefix, 4096))
+	var hash testkit.MemFile
+	if _, err := verity.Format(context.Background(), bytes.NewReader(rootFS), int64(len(rootFS)), &hash,
+		verity.Params{Salt: []byte(buildID), UUID: verity.DeriveUUID([]byte(buildID))}); err != nil {
+		t.Fatal(err)
+	}
+	for s, raw := range map[string][]byte{"-boot.ext4": []byte(strings.Repeat(prefix+"-boot", 1000)), "-root.erofs": rootFS, "-root.verity": hash.Bytes()} {
+		name := prefix + s
 		var b bytes.Buffer
-		if err := imagecodec.Compress(context.Background(), &b, strings.NewReader(strings.Repeat(name, 1000)), imagecodec.LevelFastest); err != nil {
+		if err := imagecodec.Compress(context.Background(), &b, bytes.NewReader(raw), imagecodec.LevelFastest); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, name+imagecodec.Ext), b.Bytes(), 0o644); err != nil {

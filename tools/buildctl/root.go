@@ -38,6 +38,9 @@ type app struct {
 	stdout, stderr io.Writer
 	flags          globalFlags
 	logger         *slog.Logger
+	// keys is the keys directory the images trust, when a command names
+	// one (buildctl release --keys); see trustedRoot.
+	keys string
 }
 
 // Main runs buildctl with args (without the program name) and returns its

@@ -47,6 +47,11 @@ func (b *Builder) buildPackage(ctx context.Context, name string, in *inputs, key
 	if err := b.stageGo(ctx, work, pkg); err != nil {
 		return err
 	}
+	if pkg.GoModule {
+		if err := b.downloadModules(ctx, pkg.Dir); err != nil {
+			return fmt.Errorf("build Go module of %s: %w", pkg.Name, err)
+		}
+	}
 	buildMacros := fmt.Sprintf("%%_cross_sysroot %s/sysroot\n%%_petrel_gosrc %s/gosrc\n%%_petrel_gocache %s\n%%_petrel_gomodcache %s\n",
 		sandboxTop, sandboxTop, sandboxGoCache, b.goModCache)
 	if err := os.WriteFile(filepath.Join(work, "macros", "identity.macros"), append(slices.Clone(b.identity), buildMacros...), 0o644); err != nil {
@@ -226,7 +231,7 @@ func (b *Builder) stageGo(ctx context.Context, work string, pkg *project.Package
 		if b.goBin == "" {
 			return fmt.Errorf("build Go commands of %s: the go command is not in PATH (install Go 1.26)", pkg.Name)
 		}
-		if err := b.downloadModules(ctx); err != nil {
+		if err := b.downloadModules(ctx, b.Project.Root); err != nil {
 			return fmt.Errorf("build Go commands of %s: %w", pkg.Name, err)
 		}
 	}
@@ -275,23 +280,34 @@ func copyTree(src, dst string) error {
 	})
 }
 
-// downloadModules runs `go mod download` in the project, outside the
-// sandbox, once per Builder. The sandboxed build has no network and reads
-// the module cache read-only (GOPROXY=off), so every module go.mod needs
-// must be there first; on a fresh machine `go run ./cmd/buildctl` has
-// downloaded only buildctl's own.
-func (b *Builder) downloadModules(ctx context.Context) error {
+// downloadModules runs `go mod download` in the module at dir (the
+// project, or a go-module package), outside the sandbox, once per Builder
+// and module. The sandboxed build has no network and reads the module
+// cache read-only (GOPROXY=off), so every module go.mod needs must be
+// there first; on a fresh machine `go run ./cmd/buildctl` has downloaded
+// only buildctl's own. The go command checks every download against the
+// module's go.sum, so a go.sum pins the modules by hash.
+func (b *Builder) downloadModules(ctx context.Context, dir string) error {
+	if b.goBin == "" {
+		return fmt.Errorf("download Go modules of %s: the go command is not in PATH (install Go 1.26)", dir)
+	}
 	b.modules.Lock()
 	defer b.modules.Unlock()
-	if b.modules.done {
+	if b.modules.done[dir] {
 		return nil
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(b.goBin, "go"), "mod", "download")
-	cmd.Dir = b.Project.Root
+	cmd.Dir = dir
+	// A go-module package is a module of its own, never part of a
+	// workspace.
+	cmd.Env = append(os.Environ(), "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("download Go modules of %s: %w\n%s", b.Project.Root, err, bytes.TrimSpace(out))
+		return fmt.Errorf("download Go modules of %s: %w\n%s", dir, err, bytes.TrimSpace(out))
 	}
-	b.modules.done = true
+	if b.modules.done == nil {
+		b.modules.done = map[string]bool{}
+	}
+	b.modules.done[dir] = true
 	return nil
 }
 

@@ -61,10 +61,11 @@ type Builder struct {
 	goModCache string
 	goVersion  string
 
-	// modules memoizes downloadModules: done once per Builder.
+	// modules memoizes downloadModules: done once per Builder and module
+	// directory.
 	modules struct {
 		sync.Mutex
-		done bool
+		done map[string]bool
 	}
 }
 

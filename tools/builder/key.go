@@ -128,6 +128,10 @@ func (b *Builder) computeKey(in *inputs, deps map[string]string) (string, error)
 			return "", err
 		}
 	}
+	if pkg.GoModule {
+		// Its go.mod and go.sum are local files, hashed above.
+		k.addString("go-version", "", b.goVersion)
+	}
 	if len(pkg.GoCommands) > 0 || len(pkg.SourceGroups) > 0 {
 		k.addString("go-version", "", b.goVersion)
 		for _, f := range []string{"go.mod", "go.sum"} {

@@ -2,10 +2,11 @@ package grub
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 func sampleBank() BankConfig {
@@ -31,17 +32,11 @@ func TestBankGrubCfgGolden(t *testing.T) {
 		t.Errorf("verity table not as expected:\n%s", got)
 	}
 	// GRUB's own parser accepts the file.
-	check, err := exec.LookPath("grub-script-check")
-	if err != nil {
-		t.Fatal("grub-script-check not found: install the Debian package grub-common")
-	}
 	path := filepath.Join(t.TempDir(), "grub.cfg")
 	if err := os.WriteFile(path, got, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(check, path).CombinedOutput(); err != nil {
-		t.Errorf("grub-script-check: %v\n%s", err, out)
-	}
+	testkit.Run(t, "grub-script-check", path)
 }
 
 func TestBankConfigValidate(t *testing.T) {

@@ -6,23 +6,21 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // TestInstallBIOSPatches checks the bytes InstallBIOS writes on a disk with a
 // protective MBR made by sgdisk.
 func TestInstallBIOSPatches(t *testing.T) {
 	t.Parallel()
-	sgdisk := needTool(t, "sgdisk", "gdisk")
 	disk := filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(disk, make([]byte, 8<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(sgdisk, "-o", "-n1:2048:10239", "-t1:EF02", disk).CombinedOutput(); err != nil {
-		t.Fatalf("sgdisk: %v\n%s", err, out)
-	}
+	testkit.Run(t, "sgdisk", "-o", "-n1:2048:10239", "-t1:EF02", disk)
 	orig, err := os.ReadFile(disk)
 	if err != nil {
 		t.Fatal(err)

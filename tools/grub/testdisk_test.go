@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/petrel-os/petrel/sources/bootstate"
+	"github.com/petrel-os/petrel/sources/testkit"
 )
 
 // testDisk is a small GPT disk in the in-place layout (partition numbers as
@@ -47,40 +48,11 @@ func testParts() []testPart {
 	}
 }
 
-// needTool fails the test (never skips) when a program is missing.
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		for _, dir := range []string{"/usr/sbin", "/sbin"} {
-			if _, serr := os.Stat(filepath.Join(dir, name)); serr == nil {
-				return filepath.Join(dir, name)
-			}
-		}
-		t.Fatalf("%s not found: install the Debian package %s", name, pkg)
-	}
-	return p
-}
-
-func run(t *testing.T, env []string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
-
 // buildTestDisk writes a disk with BOOTX64.EFI and the grubenv on the ESP,
 // BIOS GRUB installed, and a grub.cfg on BOOT-A/BOOT-B that prints
 // "PETREL-BANK X <boot_uuid>" and powers off.
 func buildTestDisk(t *testing.T, efi []byte, bios BIOSImages, initial bootstate.State) testDisk {
 	t.Helper()
-	sgdisk := needTool(t, "sgdisk", "gdisk")
-	mkfsVfat := needTool(t, "mkfs.vfat", "dosfstools")
-	mmd := needTool(t, "mmd", "mtools")
-	mcopy := needTool(t, "mcopy", "mtools")
-	mkfsExt4 := needTool(t, "mkfs.ext4", "e2fsprogs")
 
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "disk.img")
@@ -98,15 +70,15 @@ func buildTestDisk(t *testing.T, efi []byte, bios BIOSImages, initial bootstate.
 			fmt.Sprintf("-c%d:%s", p.num, p.name),
 			fmt.Sprintf("-u%d:%s", p.num, p.guid))
 	}
-	run(t, nil, sgdisk, append(args, disk)...)
+	testkit.Run(t, "sgdisk", append(args, disk)...)
 
 	// ESP: FAT with BOOTX64.EFI and the one-sector grubenv.
 	parts := testParts()
 	esp := filepath.Join(dir, "esp.img")
 	espKiB := (parts[1].end - parts[1].start + 1) / 2
-	run(t, nil, mkfsVfat, "-C", "-n", "EFI-SYSTEM", "-i", "12345678", esp, fmt.Sprint(espKiB))
+	testkit.Run(t, "mkfs.vfat", "-C", "-n", "EFI-SYSTEM", "-i", "12345678", esp, fmt.Sprint(espKiB))
 	mt := []string{"MTOOLS_SKIP_CHECK=1", "SOURCE_DATE_EPOCH=1700000000"}
-	run(t, mt, mmd, "-i", esp, "::/EFI", "::/EFI/BOOT")
+	testkit.RunEnv(t, mt, "mmd", "-i", esp, "::/EFI", "::/EFI/BOOT")
 	writeFile(t, filepath.Join(dir, "BOOTX64.EFI"), efi)
 	env, err := initial.Env()
 	if err != nil {
@@ -117,7 +89,7 @@ func buildTestDisk(t *testing.T, efi []byte, bios BIOSImages, initial bootstate.
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "grubenv"), block)
-	run(t, mt, mcopy, "-i", esp, filepath.Join(dir, "BOOTX64.EFI"), filepath.Join(dir, "grubenv"), "::/EFI/BOOT/")
+	testkit.RunEnv(t, mt, "mcopy", "-i", esp, filepath.Join(dir, "BOOTX64.EFI"), filepath.Join(dir, "grubenv"), "::/EFI/BOOT/")
 	placeFile(t, disk, esp, parts[1].start)
 
 	for _, p := range []testPart{parts[2], parts[7]} {
@@ -127,7 +99,7 @@ func buildTestDisk(t *testing.T, efi []byte, bios BIOSImages, initial bootstate.
 			[]byte("echo \"PETREL-BANK "+bank+" $boot_uuid\"\nhalt\n"))
 		img := filepath.Join(dir, "boot-"+bank+".img")
 		kib := (p.end - p.start + 1) / 2
-		run(t, []string{"E2FSPROGS_FAKE_TIME=1700000000"}, mkfsExt4, "-q", "-F", "-L", p.name, "-O", "^has_journal", "-d", root, img, fmt.Sprintf("%dk", kib))
+		testkit.RunEnv(t, []string{"E2FSPROGS_FAKE_TIME=1700000000"}, "mkfs.ext4", "-q", "-F", "-L", p.name, "-O", "^has_journal", "-d", root, img, fmt.Sprintf("%dk", kib))
 		placeFile(t, disk, img, p.start)
 	}
 
@@ -213,14 +185,11 @@ func (fw firmware) String() string {
 // once GRUB printed the PETREL-BANK line (the bank's grub.cfg then halts).
 func boot(t *testing.T, fw firmware, disk string) string {
 	t.Helper()
-	qemu := needTool(t, "qemu-system-x86_64", "qemu-system-x86")
+	qemu := testkit.Tool(t, "qemu-system-x86_64")
 	args := []string{"-m", "256", "-nodefaults", "-no-user-config", "-serial", "stdio", "-display", "none", "-no-reboot",
 		"-drive", "file=" + disk + ",format=raw,if=virtio"}
 	if fw == uefi {
-		const code, vars = "/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"
-		if _, err := os.Stat(code); err != nil {
-			t.Fatalf("%s missing: install the Debian package ovmf", code)
-		}
+		code, vars := testkit.Tool(t, "/usr/share/OVMF/OVMF_CODE.fd"), testkit.Tool(t, "/usr/share/OVMF/OVMF_VARS.fd")
 		v, err := os.ReadFile(vars)
 		if err != nil {
 			t.Fatalf("read %s (Debian package ovmf): %v", vars, err)

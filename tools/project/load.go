@@ -150,6 +150,7 @@ type packageManifest struct {
 	SourceGroups  []string       `toml:"source-groups"`
 	GoCommands    []string       `toml:"go-commands"`
 	ExternalFiles []ExternalFile `toml:"external-files"`
+	GoModule      bool           `toml:"go-module"`
 }
 
 func (l *loader) loadPackage(name string, macros map[string]string) *Package {
@@ -171,6 +172,7 @@ func (l *loader) loadPackage(name string, macros map[string]string) *Package {
 		errs, ok := decode(manRel, data, &m)
 		l.probs.errs = append(l.probs.errs, errs...)
 		pkg.SourceGroups, pkg.GoCommands, pkg.ExternalFiles = m.SourceGroups, m.GoCommands, m.ExternalFiles
+		pkg.GoModule = m.GoModule
 		if ok {
 			l.checkPackageManifest(manRel, pkg)
 		}
@@ -183,6 +185,13 @@ func (l *loader) loadPackage(name string, macros map[string]string) *Package {
 	for _, f := range files {
 		if f != name+".spec" && f != "package.toml" {
 			pkg.LocalFiles = append(pkg.LocalFiles, f)
+		}
+	}
+	if pkg.GoModule {
+		for _, f := range []string{"go.mod", "go.sum"} {
+			if !slices.Contains(pkg.LocalFiles, f) {
+				l.probs.addf(manRel, "go-module: packages/%s/%s is missing: a go-module package holds its own go.mod and go.sum", name, f)
+			}
 		}
 	}
 	specRel := path.Join(dirRel, name+".spec")

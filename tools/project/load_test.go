@@ -49,7 +49,7 @@ func TestLoadGood(t *testing.T) {
 		want    bool
 	}{
 		{"in-place-updates", true}, {"host-containers", false}, {"debug-shell", true},
-		{"ext4-root-partition", false}, {"nonsense", false},
+		{"ext4-root-partition", false}, {"selinux-permissive", false}, {"nonsense", false},
 	} {
 		if got := v.Feature(tt.feature); got != tt.want {
 			t.Errorf("metal-dev Feature(%q) = %v, want %v", tt.feature, got, tt.want)
@@ -133,6 +133,8 @@ sha512 = "` + hex128 + `"
 			`packages/kernel/package.toml: external-files[2].debian: expected "name=version" of a Debian package, got "libc6"`,
 			`packages/kernel/kernel.spec:6: Source0: missing source file "linux-6.1.112.tar.xz": not in packages/kernel/ and not an external file of package.toml`,
 		}},
+		{"go module without go.sum", map[string]string{"packages/os/package.toml": "go-module = true\n", "packages/os/go.mod": "module x\n"},
+			[]string{`packages/os/package.toml: go-module: packages/os/go.sum is missing: a go-module package holds its own go.mod and go.sum`}},
 		{"missing spec and manifest", map[string]string{"packages/extra/README": "x"}, []string{
 			`packages/extra/package.toml: file does not exist`,
 			`packages/extra/extra.spec: file does not exist`,
@@ -171,7 +173,7 @@ warp-drive = true
 			`variants/metal-dev/variant.toml: image-layout.partition-plan: unknown plan "striped" (valid: split, unified)`,
 			`variants/metal-dev/variant.toml: image-layout.os-image-size-gib: expected 2 or 4, got 3`,
 			`variants/metal-dev/variant.toml: image-layout.data-image-size-gib: expected at least 1, got -1`,
-			`variants/metal-dev/variant.toml: image-features.warp-drive: unknown feature (valid: debug-api, debug-shell, ext4-root-partition, grub-set-private-var, host-containers, in-place-updates)`,
+			`variants/metal-dev/variant.toml: image-features.warp-drive: unknown feature (valid: debug-api, debug-shell, ext4-root-partition, grub-set-private-var, host-containers, in-place-updates, selinux-permissive)`,
 			`variants/metal-dev/variant.toml: supported-arches[1]: unknown architecture "riscv64" (valid: x86_64, aarch64)`,
 			`variants/metal-dev/variant.toml: kernel-parameters[0]: expected a non-empty parameter on one line, got ""`,
 			`variants/metal-dev/variant.toml: kits[1]: unknown kit "no-kit" (no kits/no-kit/kit.toml)`,

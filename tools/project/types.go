@@ -155,6 +155,11 @@ type Package struct {
 	SourceGroups []string
 	// GoCommands are directories under cmd/ that the package builds.
 	GoCommands []string
+	// GoModule says that Dir holds a Go module of its own (go.mod, go.sum,
+	// among LocalFiles) whose dependencies the build needs: buildctl
+	// downloads them into the host's module cache, verified against its
+	// go.sum, before the sandboxed build reads that cache read-only.
+	GoModule bool
 	// LocalFiles are the other files of Dir (patches, units, configs),
 	// relative to Dir, sorted. They are copied to SOURCES.
 	LocalFiles []string

@@ -35,6 +35,9 @@ func FeatureDefaults() map[string]bool {
 		"debug-shell":          false,
 		"debug-api":            false,
 		"grub-set-private-var": false,
+		// Boot with SELinux permissive (enforcing=0) instead of enforcing;
+		// for development images only (docs/selinux.md).
+		"selinux-permissive": false,
 	}
 }
 

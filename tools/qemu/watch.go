@@ -30,8 +30,8 @@ func ReadyUnits() []string {
 // service with Restart=always that keeps failing does not (its start job
 // waits through every restart), so the watcher counts its failures.
 func RequiredUnits() []string {
-	return []string{"apiserver.service", "storewolf.service", "early-boot-config.service", "sundog.service",
-		"settings-applier.service", "containerd.service"}
+	return []string{"migrator.service", "apiserver.service", "storewolf.service", "early-boot-config.service", "sundog.service",
+		"settings-applier.service", "containerd.service", "bootstrap-containers.service"}
 }
 
 // DefaultMaxUnitFailures is how often a required unit may fail (and be
