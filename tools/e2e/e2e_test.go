@@ -28,7 +28,13 @@ const variant = "metal-dev"
 // bootTimeout bounds one boot under software emulation.
 const bootTimeout = 10 * time.Minute
 
-var built struct {
+// builds holds one build per variant for the test binary.
+var builds struct {
+	sync.Mutex
+	byVariant map[string]*build
+}
+
+type build struct {
 	once     sync.Once
 	image    string
 	rootHash string
@@ -49,33 +55,49 @@ func projectRoot(t *testing.T) string {
 // binary (the package builds are incremental) and returns the raw image.
 func builtImage(t *testing.T) (img, rootHash string) {
 	t.Helper()
-	built.once.Do(func() {
+	return builtVariant(t, variant)
+}
+
+// builtVariant is builtImage for any variant.
+func builtVariant(t *testing.T, v string) (img, rootHash string) {
+	t.Helper()
+	builds.Lock()
+	if builds.byVariant == nil {
+		builds.byVariant = map[string]*build{}
+	}
+	b := builds.byVariant[v]
+	if b == nil {
+		b = &build{}
+		builds.byVariant[v] = b
+	}
+	builds.Unlock()
+	b.once.Do(func() {
 		root := projectRoot(t)
 		var out, errb bytes.Buffer
 		start := time.Now()
-		code := buildctl.Main(context.Background(), []string{"-C", root, "--variant", variant, "make"}, &out, &errb)
+		code := buildctl.Main(context.Background(), []string{"-C", root, "--variant", v, "make"}, &out, &errb)
 		if code != 0 {
-			built.err = fmt.Errorf("buildctl make exited %d:\n%s\n%s", code, out.String(), errb.String())
+			b.err = fmt.Errorf("buildctl make exited %d:\n%s\n%s", code, out.String(), errb.String())
 			return
 		}
-		t.Logf("buildctl make took %.1fs:\n%s", time.Since(start).Seconds(), out.String())
+		t.Logf("buildctl make (%s) took %.1fs:\n%s", v, time.Since(start).Seconds(), out.String())
 		m := regexp.MustCompile(`verity root hash ([0-9a-f]{64})`).FindStringSubmatch(out.String())
 		if m == nil {
-			built.err = fmt.Errorf("buildctl make printed no verity root hash:\n%s", out.String())
+			b.err = fmt.Errorf("buildctl make printed no verity root hash:\n%s", out.String())
 			return
 		}
-		built.rootHash = m[1]
-		dir, err := image.Latest(filepath.Join(root, "build"), variant, "x86_64")
+		b.rootHash = m[1]
+		dir, err := image.Latest(filepath.Join(root, "build"), v, "x86_64")
 		if err != nil {
-			built.err = err
+			b.err = err
 			return
 		}
-		built.image, _, built.err = image.FindDiskImage(dir)
+		b.image, _, b.err = image.FindDiskImage(dir)
 	})
-	if built.err != nil {
-		t.Fatal(built.err)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return built.image, built.rootHash
+	return b.image, b.rootHash
 }
 
 // consoleLog returns where a test's console log goes: a temporary file, or
@@ -409,19 +431,7 @@ func TestBootFailsFast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := f.Stat()
-	table, err := gpt.Read(t.Context(), f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	esp, ok := table.ByName("EFI-SYSTEM")
-	if !ok {
-		t.Fatal("no EFI-SYSTEM partition")
-	}
-	envOff, err := bootstate.LocateEnv(t.Context(), f, int64(esp.FirstLBA)*gpt.SectorSize)
-	if err != nil {
-		t.Fatal(err)
-	}
+	envOff := bootStateOffset(t, f)
 	// Break the signature: GRUB's load_env and partflip both refuse it.
 	if _, err := f.WriteAt([]byte("X"), envOff); err != nil {
 		t.Fatal(err)

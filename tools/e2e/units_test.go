@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/petrel-os/petrel/sources/bootstate"
-	"github.com/petrel-os/petrel/sources/gpt"
 	"github.com/petrel-os/petrel/tools/buildctl"
 )
 
@@ -26,19 +25,7 @@ func TestRequiredUnitFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	table, err := gpt.ReadOpen(t.Context(), f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	esp, ok := table.ByName("EFI-SYSTEM")
-	if !ok {
-		t.Fatal("no EFI-SYSTEM partition")
-	}
-	espOff, _ := table.Bytes(esp)
-	envOff, err := bootstate.LocateEnv(t.Context(), f, espOff)
-	if err != nil {
-		t.Fatal(err)
-	}
+	envOff := bootStateOffset(t, f)
 	if _, _, err := bootstate.Update(t.Context(), f, envOff, func(s bootstate.State) (bootstate.State, error) {
 		s.A.TriesLeft, s.A.Successful = 1, false
 		return s, nil
