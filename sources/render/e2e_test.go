@@ -50,6 +50,7 @@ type host struct {
 	root     string // file system root for rendered files and templates
 	userData string
 	marker   string
+	sock     string // the API socket of the last boot
 	rec      *recorder
 }
 
@@ -91,6 +92,7 @@ func (h *host) boot(ctx context.Context) (*apiclient.Client, *render.Applier, fu
 		t.Fatal(err)
 	}
 	sock := filepath.Join(t.TempDir(), "api.sock")
+	h.sock = sock
 	client := apiclient.New(sock)
 	// The shipped wiring, but for the applier: this one runs in process,
 	// writes under h.root and records restarts (sources/agent's
@@ -184,6 +186,31 @@ autoload = true
 	}
 	if got := h.rec.take(); !reflect.DeepEqual(got, []string{"host-containers", "hostname", "kernel-modules", "lockdown", "motd", "sysctl"}) {
 		t.Fatalf("restarted %v at boot", got)
+	}
+	// The restart commands of sysctl and kernel-modules read the settings
+	// the API serves and apply them (to a fake procfs, sysfs and modprobe).
+	proc, sys := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(proc, "sys/vm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "sys/vm/max_map_count"), []byte("65530\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(sys, "module/dummy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"set-sysctl", "--proc", proc}, "petrel: sysctl vm.max_map_count = 262144\n"},
+		// /bin/true stands for modprobe; the module is "loaded" already.
+		{[]string{"load-modules", "--modprobe", "/bin/true", "--sys", sys}, "petrel: kernel module dummy loaded\n"},
+	} {
+		var out, errs strings.Builder
+		if code := render.Run(ctx, append(c.args, "--socket-path", h.sock), strings.NewReader(""), &out, &errs); code != 0 || out.String() != c.out {
+			t.Fatalf("settings-applier %v = exit %d, %q (%s); want 0, %q", c.args, code, out.String(), errs.String(), c.out)
+		}
 	}
 	if _, err := os.Stat(h.marker); err != nil {
 		t.Fatalf("marker: %v", err)

@@ -111,12 +111,11 @@ func moduleName(s string) bool {
 // modulesFromAPI reads ModulesKey through the API and loads what it
 // asks to autoload. Only a failure to read the setting is an error.
 func (l Loader) modulesFromAPI(ctx context.Context, client *apiclient.Client, out io.Writer, log *slog.Logger) error {
-	got, err := client.GetKeys(ctx, []string{ModulesKey})
+	got, err := client.Get(ctx, ModulesKey)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", ModulesKey, err)
 	}
-	kernel, _ := got["kernel"].(map[string]any)
-	modules, _ := kernel["modules"].(map[string]any)
+	modules, _ := lookup(map[string]any{"settings": got}, ModulesKey).(map[string]any)
 	if len(autoloadModules(modules)) == 0 {
 		log.Info("no kernel module to load", "key", ModulesKey)
 		return nil

@@ -101,12 +101,11 @@ func setSysctl(proc, key string, v any, out io.Writer, log *slog.Logger) error {
 // SetSysctls. Only a failure to read the setting is an error: what the
 // kernel refuses is logged.
 func sysctlFromAPI(ctx context.Context, client *apiclient.Client, proc string, out io.Writer, log *slog.Logger) error {
-	got, err := client.GetKeys(ctx, []string{SysctlKey})
+	got, err := client.Get(ctx, SysctlKey)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", SysctlKey, err)
 	}
-	kernel, _ := got["kernel"].(map[string]any)
-	sysctls, _ := kernel["sysctl"].(map[string]any)
+	sysctls, _ := lookup(map[string]any{"settings": got}, SysctlKey).(map[string]any)
 	if len(sysctls) == 0 {
 		log.Info("no sysctl set", "key", SysctlKey)
 		return nil

@@ -133,17 +133,7 @@ func TestSetSysctls(t *testing.T) {
 			proc := fakeProc(t, initial)
 			var out, logs bytes.Buffer
 			failed := SetSysctls(proc, tc.sysctls, &out, slog.New(slog.NewTextHandler(&logs, nil)))
-			if !reflect.DeepEqual(failed, tc.failed) {
-				t.Errorf("failed = %q, want %q", failed, tc.failed)
-			}
-			if out.String() != tc.out {
-				t.Errorf("out = %q, want %q", out.String(), tc.out)
-			}
-			for _, l := range tc.log {
-				if !strings.Contains(logs.String(), l) {
-					t.Errorf("log lacks %q:\n%s", l, logs.String())
-				}
-			}
+			checkOutcome(t, failed, tc.failed, out.String(), tc.out, logs.String(), tc.log)
 			for p, was := range initial {
 				want, changed := tc.files[p]
 				if !changed {
@@ -160,5 +150,22 @@ func TestSetSysctls(t *testing.T) {
 				t.Errorf("a key the kernel lacks was created: %v", err)
 			}
 		})
+	}
+}
+
+// checkOutcome compares what SetSysctls or LoadModules returned and
+// printed with what a case wants; log lists substrings of the log.
+func checkOutcome(t *testing.T, failed, wantFailed []string, out, wantOut, logs string, log []string) {
+	t.Helper()
+	if !reflect.DeepEqual(failed, wantFailed) {
+		t.Errorf("failed = %q, want %q", failed, wantFailed)
+	}
+	if out != wantOut {
+		t.Errorf("out = %q, want %q", out, wantOut)
+	}
+	for _, l := range log {
+		if !strings.Contains(logs, l) {
+			t.Errorf("log lacks %q:\n%s", l, logs)
+		}
 	}
 }
