@@ -168,12 +168,19 @@ allowed = false
 autoload = true
 `)
 	for _, re := range []string{
-		`settings-applier\[\d+\]: .*level=WARN msg="cannot set sysctl; the others are still applied" key=petrel.no_such_key error=".*petrel/no_such_key: no such file or directory"`,
+		`settings-applier\[\d+\]: .*level=WARN msg="cannot set sysctl; the others are still applied" component=settings-applier key=petrel.no_such_key error=".*petrel/no_such_key: no such file or directory"`,
 		`settings-applier\[\d+\]: petrel: sysctl vm.max_map_count = 262144\r?\n`,
 		`settings-applier\[\d+\]: petrel: kernel module tun loaded`,
 	} {
 		if err := h.waitConsole(re, 0, time.Minute); err != nil {
 			t.Errorf("at boot: console lacks %q: %v", re, err)
+		}
+	}
+	if t.Failed() {
+		for _, l := range strings.Split(h.read(), "\n") {
+			if strings.Contains(l, "settings-applier[") {
+				t.Logf("console: %s", l)
+			}
 		}
 	}
 	if strings.Contains(h.read(), "kernel module sctp") {
