@@ -12,9 +12,8 @@ import (
 	"testing"
 )
 
-// renderTemplate renders the shipped template name (templates/) with
-// settings.
-func renderTemplate(t *testing.T, name string, settings map[string]any) string {
+// shippedTemplate parses the shipped template name (templates/).
+func shippedTemplate(t *testing.T, name string) *Template {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("templates", name))
 	if err != nil {
@@ -24,7 +23,13 @@ func renderTemplate(t *testing.T, name string, settings map[string]any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := tp.Execute(map[string]any{"settings": settings})
+	return tp
+}
+
+// renderTemplate renders the shipped template name with settings.
+func renderTemplate(t *testing.T, name string, settings map[string]any) string {
+	t.Helper()
+	out, err := shippedTemplate(t, name).Execute(map[string]any{"settings": settings})
 	if err != nil {
 		t.Fatalf("render %s: %v", name, err)
 	}
