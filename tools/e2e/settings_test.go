@@ -151,16 +151,18 @@ func TestSettingsLive(t *testing.T) {
 
 // TestKernelSettings: settings.kernel.sysctl and settings.kernel.modules
 // take effect at boot and on a live change. User data sets a sysctl, one
-// the kernel lacks, a module to autoload and one that is not allowed; at
-// boot settings-applier writes the sysctl and prints what the kernel then
-// holds (read back from /proc/sys), warns about the missing key and still
-// applies the rest, and loads the module (printed once sysfs lists it).
+// the kernel lacks, one with a value the kernel refuses, a module to
+// autoload and one that is not allowed; at boot settings-applier writes the
+// sysctl and prints what the kernel then holds (read back from /proc/sys),
+// warns about the missing key and the refused value and still applies the
+// rest, and loads the module (printed once sysfs lists it).
 // Through the API bridge, another sysctl and another module are applied at
 // once. Nothing of it is denied by SELinux.
 func TestKernelSettings(t *testing.T) {
 	h := bootLive(t, `[settings.kernel.sysctl]
 "vm.max_map_count" = "262144"
 "petrel.no_such_key" = "1"
+"kernel.pid_max" = "lots"
 [settings.kernel.modules.tun]
 autoload = true
 [settings.kernel.modules.sctp]
@@ -169,6 +171,7 @@ autoload = true
 `)
 	for _, re := range []string{
 		`settings-applier\[\d+\]: .*level=WARN msg="cannot set sysctl; the others are still applied" component=settings-applier key=petrel.no_such_key error=".*petrel/no_such_key: no such file or directory"`,
+		`settings-applier\[\d+\]: .*level=WARN msg="cannot set sysctl; the others are still applied" component=settings-applier key=kernel.pid_max error="set sysctl kernel.pid_max to \\"lots\\": write /proc/sys/kernel/pid_max: invalid argument"`,
 		`settings-applier\[\d+\]: petrel: sysctl vm.max_map_count = 262144\r?\n`,
 		`settings-applier\[\d+\]: petrel: kernel module tun loaded`,
 	} {
