@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -26,14 +27,16 @@ var relabelLine = regexp.MustCompile(`petrel-init: labelled (\d+) files on (\S+)
 // TestRelabelFromBeforeSELinux updates, in effect, a host installed from a
 // release without SELinux: a copy of the image boots once and gets a
 // setting through the API (the datastore has state, the journal has
-// files), then every security.selinux attribute of its DATA and PRIVATE is
-// removed, as such a host has them. The next boot must relabel both file
-// systems in the initramfs (its console line, counting every file that
-// was stripped), come up ready with zero AVC denials, keep the setting,
-// and let the API server write the relabelled datastore (a second
-// setting). A third boot finds them labelled and prints no relabel line,
-// and the labels on disk are the policy's (DATA's var/log/journal is
-// state_t by its host path /var/log/journal, the datastore datastore_t).
+// files), then every security.selinux attribute of its DATA and PRIVATE
+// is removed, as such a host has them, and 5,000 files without labels are
+// added to DATA (a container store's worth, for the relabel's time). The
+// next boot must relabel both file systems in the initramfs (its console
+// lines, counting every file of each), come up ready with zero AVC
+// denials, keep the setting, and let the API server write the relabelled
+// datastore (a second setting). A third boot finds them labelled and
+// prints no relabel line, and the labels on disk are the policy's (DATA's
+// var/log/journal is state_t by its host path /var/log/journal, the
+// datastore datastore_t).
 func TestRelabelFromBeforeSELinux(t *testing.T) {
 	src, _ := builtImage(t)
 	img := copyDisk(t, src, "relabel.img")
@@ -49,9 +52,15 @@ func TestRelabelFromBeforeSELinux(t *testing.T) {
 	vm.Stop()
 
 	stripped := map[string]int{}
-	for target, part := range relabelParts(t, img) {
-		stripped[target] = withPartition(t, img, part, stripLabels)
-		t.Logf("removed the labels of the %d files of %s (mounted at %s on a host)", stripped[target], part.Name, target)
+	for target, part := range hostPartitions(t, img) {
+		stripped[target] = withPartition(t, img, part, func(t *testing.T, dir string) int {
+			n := stripLabels(t, dir)
+			t.Logf("removed the labels of the %d files of %s (mounted at %s on a host)", n, part.name, target)
+			if target == "/local" {
+				n += addFiles(t, filepath.Join(dir, fixtureDir))
+			}
+			return n
+		})
 	}
 
 	vm, _, sock = bootWithAPI(t, qemu.Options{Image: img, Firmware: qemu.UEFI})
@@ -95,11 +104,11 @@ func TestRelabelFromBeforeSELinux(t *testing.T) {
 	want := map[string]map[string]string{
 		"/local": {
 			"/": "local_t", "/var": "local_t", "/opt": "local_t", "/var/log/journal": "state_t", "/var/lib/systemd": "state_t",
-			"/var/lib/petrel": "private_t",
+			"/var/lib/petrel": "private_t", "/" + fixtureDir + "/d19/f249": "local_t",
 		},
 		"/var/lib/petrel": {"/": "private_t", "/datastore": "datastore_t", "/datastore/current": "datastore_t"},
 	}
-	for target, part := range relabelParts(t, img) {
+	for target, part := range hostPartitions(t, img) {
 		withPartition(t, img, part, func(t *testing.T, dir string) int {
 			for name, typ := range want[target] {
 				l, err := selinux.Label(filepath.Join(dir, name))
@@ -115,8 +124,15 @@ func TestRelabelFromBeforeSELinux(t *testing.T) {
 	}
 }
 
-// relabelParts returns DATA and PRIVATE of img by where a host mounts them.
-func relabelParts(t *testing.T, img string) map[string]gpt.Partition {
+// hostPartition is DATA or PRIVATE of an image.
+type hostPartition struct {
+	name         string
+	offset, size int64 // bytes
+}
+
+// hostPartitions returns DATA and PRIVATE of img by where a host mounts
+// them.
+func hostPartitions(t *testing.T, img string) map[string]hostPartition {
 	t.Helper()
 	table, err := gpt.ReadFile(t.Context(), img)
 	if err != nil {
@@ -130,22 +146,28 @@ func relabelParts(t *testing.T, img string) map[string]gpt.Partition {
 	if !ok {
 		t.Fatal("no PRIVATE partition in the image")
 	}
-	return map[string]gpt.Partition{"/local": data, "/var/lib/petrel": private}
+	parts := map[string]hostPartition{}
+	for target, p := range map[string]struct {
+		name string
+		gpt.Partition
+	}{"/local": {"DATA", data}, "/var/lib/petrel": {"PRIVATE", private}} {
+		off, size := table.Bytes(p.Partition)
+		parts[target] = hostPartition{p.name, off, size}
+	}
+	return parts
 }
 
 // withPartition mounts partition p of img (ext4) through a loop device,
 // runs fn on the mount point, unmounts it and detaches the loop device,
 // and returns what fn returned.
-func withPartition(t *testing.T, img string, p gpt.Partition, fn func(t *testing.T, dir string) int) int {
+func withPartition(t *testing.T, img string, p hostPartition, fn func(t *testing.T, dir string) int) int {
 	t.Helper()
-	off := int64(p.FirstLBA) * gpt.SectorSize
-	size := int64(p.Blocks()) * gpt.SectorSize
-	loop := strings.TrimSpace(testkit.Run(t, "losetup", "--find", "--show", "--offset", strconv.FormatInt(off, 10),
-		"--sizelimit", strconv.FormatInt(size, 10), img))
+	loop := strings.TrimSpace(testkit.Run(t, "losetup", "--find", "--show", "--offset", strconv.FormatInt(p.offset, 10),
+		"--sizelimit", strconv.FormatInt(p.size, 10), img))
 	defer testkit.Run(t, "losetup", "--detach", loop)
 	dir := t.TempDir()
 	if err := unix.Mount(loop, dir, "ext4", 0, ""); err != nil {
-		t.Fatalf("mount %s (%s of %s) on %s: %v", loop, p.Name, img, dir, err)
+		t.Fatalf("mount %s (%s of %s) on %s: %v", loop, p.name, img, dir, err)
 	}
 	defer func() {
 		if err := unix.Unmount(dir, 0); err != nil {
@@ -183,6 +205,30 @@ func stripLabels(t *testing.T, dir string) int {
 		t.Fatalf("%d of %d files below %s had a label: not a file system of an SELinux host", labelled, n, dir)
 	}
 	return n
+}
+
+// fixtureDir holds files that stand for a used host's container store on
+// DATA, for the relabel's time (docs/performance.md); nothing reads them.
+const fixtureDir = "var/lib/relabel-fixture"
+
+// addFiles creates dir with 20 directories of 250 empty files each, all
+// without labels, and returns how many files it created.
+func addFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	for d := range 20 {
+		sub := filepath.Join(dir, fmt.Sprintf("d%02d", d))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f := range 250 {
+			if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%03d", f)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n += 251
+	}
+	return n + 1
 }
 
 // findLine returns the first console line that matches re, or "".
