@@ -104,15 +104,20 @@ func run(ctx context.Context, con console) error {
 		return err
 	}
 	con.printf("mounted %s read-only on / (%s)", rootDev, fstype)
-	labels, err := loadPolicy(con, NewRoot, cl.Enforcing, selinux.Kernel{FS: selinux.FS})
+	policyType, err := loadPolicy(con, NewRoot, cl.Enforcing, selinux.Kernel{FS: selinux.FS})
 	if err != nil {
 		return err
 	}
-	if err := setupEtc(con, NewRoot, labels); err != nil {
+	if err := setupEtc(con, NewRoot, policyType != ""); err != nil {
 		return err
 	}
 	if err := mountAll(ctx, con, bd, NewRoot, cl.Mounts); err != nil {
 		return err
+	}
+	if policyType != "" {
+		if err := relabel(con, NewRoot, policyType, cl.Mounts); err != nil {
+			return err
+		}
 	}
 	initPath, err := pickInit(cl.Init)
 	if err != nil {

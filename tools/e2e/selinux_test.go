@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/petrel-os/petrel/sources/disklayout"
-	"github.com/petrel-os/petrel/sources/gpt"
 	"github.com/petrel-os/petrel/sources/ready"
 	"github.com/petrel-os/petrel/sources/selinux"
 	"github.com/petrel-os/petrel/sources/testkit"
@@ -103,16 +101,8 @@ func TestSELinuxEnforcing(t *testing.T) {
 // with debugfs and returns what journalctl prints of it.
 func readJournal(t *testing.T, img string) string {
 	t.Helper()
-	table, err := gpt.ReadFile(t.Context(), img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, ok := table.ByGUID(disklayout.DataPreferredGUID)
-	if !ok {
-		t.Fatal("no DATA partition in the image")
-	}
-	off, size := table.Bytes(data)
-	part := extract(t, img, off, size)
+	data := hostPartitions(t, img)["/local"]
+	part := extract(t, img, data.offset, data.size)
 	dir := t.TempDir()
 	testkit.Run(t, "debugfs", "-R", "rdump /var/log/journal "+dir, part)
 	return testkit.Run(t, "journalctl", "--directory", filepath.Join(dir, "journal"), "--no-pager", "-o", "short-monotonic")

@@ -2,10 +2,9 @@ package image
 
 import (
 	"fmt"
-	"io/fs"
-	"path"
-	"path/filepath"
+	"strings"
 
+	"github.com/petrel-os/petrel/sources/initramfs"
 	"github.com/petrel-os/petrel/sources/selinux"
 )
 
@@ -26,29 +25,24 @@ func (a *assembly) loadFileContexts() error {
 }
 
 // labels returns the SELinux labels of every file of tree, for
-// fsimage.Ext4Options.Labels, looked up as the paths they have on a host,
-// where tree is mounted at mountedAt: DATA's "/var" is "/local/var".
-// Files the policy leaves alone (<<none>>) get no label.
+// fsimage.Ext4Options.Labels, looked up as the paths they have on a host
+// where the initramfs mounts tree at mountedAt (one of the hostMounts
+// targets): DATA's "/var/lib/systemd" is /var/lib/systemd through the
+// bind of /local/var on /var (initramfs.HostPath, which the initramfs's
+// relabel of a file system from before SELinux uses too). Files the
+// policy leaves alone (<<none>>) get no label.
 func (a *assembly) labels(tree, mountedAt string) (map[string]string, error) {
 	if a.contexts == nil {
 		return nil, nil
 	}
+	cl, err := initramfs.ParseCmdline(strings.Join(hostMounts("PRIVATE"), " ")) // the partition name does not change a path
+	if err != nil {
+		return nil, fmt.Errorf("label %s: %w", tree, err)
+	}
 	m := map[string]string{}
-	err := filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(tree, p)
-		if err != nil {
-			return err
-		}
-		in := "/" + filepath.ToSlash(rel)
-		if rel == "." {
-			in = "/"
-		}
-		if ctx, ok := a.contexts.Lookup(path.Join(mountedAt, in), d.Type()); ok {
-			m[in] = ctx
-		}
+	hostPath := func(name string) string { return initramfs.HostPath(cl.Mounts, mountedAt, name) }
+	err = a.contexts.Walk(tree, hostPath, func(_, name, ctx string) error {
+		m[name] = ctx
 		return nil
 	})
 	if err != nil {
