@@ -148,9 +148,16 @@ func (r *Runner) specOpts(s Spec, img client.Image) []oci.SpecOpts {
 	if _, err := os.Stat("/etc/resolv.conf"); err == nil {
 		opts = append(opts, oci.WithHostResolvconf)
 	}
-	if label := selinuxLabel(s); label != "" {
-		opts = append(opts, oci.WithSelinuxLabel(label))
-	}
+	return append(opts, privilegeOpts(s, selinuxLabel(s))...)
+}
+
+// privilegeOpts returns the spec options of s's privileges and then, if
+// label is not "", its SELinux process label. The label comes last:
+// oci.WithPrivileged clears it, and a container without one runs in
+// the runtime's domain (runtime_t), as do the processes `apiclient exec`
+// starts in it with the container's process settings.
+func privilegeOpts(s Spec, label string) []oci.SpecOpts {
+	var opts []oci.SpecOpts
 	switch {
 	case s.Superpowered:
 		opts = append(opts, oci.WithPrivileged, oci.WithHostNamespace(specs.PIDNamespace),
@@ -158,6 +165,9 @@ func (r *Runner) specOpts(s Spec, img client.Image) []oci.SpecOpts {
 	case s.Kind == KindBootstrap:
 		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace), oci.WithAllDevicesAllowed, oci.WithHostDevices,
 			oci.WithAddedCapabilities([]string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SYS_CHROOT", "CAP_SYS_MODULE", "CAP_AUDIT_CONTROL"}))
+	}
+	if label != "" {
+		opts = append(opts, oci.WithSelinuxLabel(label))
 	}
 	return opts
 }

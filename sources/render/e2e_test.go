@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -49,6 +50,7 @@ type host struct {
 	root     string // file system root for rendered files and templates
 	userData string
 	marker   string
+	sock     string // the API socket of the last boot
 	rec      *recorder
 }
 
@@ -60,7 +62,7 @@ func newHost(t *testing.T) *host {
 	if err := os.MkdirAll(tdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"motd", "hostname"} {
+	for _, n := range []string{"motd", "hostname", "modprobe-conf", "modules-load"} {
 		data, err := os.ReadFile(filepath.Join("templates", n))
 		if err != nil {
 			t.Fatal(err)
@@ -90,6 +92,7 @@ func (h *host) boot(ctx context.Context) (*apiclient.Client, *render.Applier, fu
 		t.Fatal(err)
 	}
 	sock := filepath.Join(t.TempDir(), "api.sock")
+	h.sock = sock
 	client := apiclient.New(sock)
 	// The shipped wiring, but for the applier: this one runs in process,
 	// writes under h.root and records restarts (sources/agent's
@@ -152,7 +155,18 @@ func (h *host) read(path string) string {
 func TestBootPipeline(t *testing.T) {
 	ctx := context.Background()
 	h := newHost(t)
-	if err := os.WriteFile(h.userData, []byte("[settings]\nmotd = \"hello from user data\"\n[settings.network]\nhostname = \"petrel-test\"\n"), 0o644); err != nil {
+	userData := `[settings]
+motd = "hello from user data"
+[settings.network]
+hostname = "petrel-test"
+[settings.kernel.sysctl]
+"vm.max_map_count" = "262144"
+[settings.kernel.modules.sctp]
+allowed = false
+[settings.kernel.modules.dummy]
+autoload = true
+`
+	if err := os.WriteFile(h.userData, []byte(userData), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -164,8 +178,39 @@ func TestBootPipeline(t *testing.T) {
 	if got := h.read("etc/hostname"); got != "petrel-test\n" {
 		t.Fatalf("/etc/hostname = %q", got)
 	}
-	if got := h.rec.take(); !reflect.DeepEqual(got, []string{"host-containers", "hostname", "lockdown", "motd"}) {
+	if got := h.read("etc/modprobe.d/50-petrel-settings.conf"); !strings.HasSuffix(got, "\nblacklist sctp\ninstall sctp /bin/false\n") {
+		t.Fatalf("modprobe.d file = %q; want sctp refused", got)
+	}
+	if got := h.read("etc/modules-load.d/50-petrel-settings.conf"); !strings.HasSuffix(got, "not allowed = false).\ndummy\n") {
+		t.Fatalf("modules-load.d file = %q; want dummy", got)
+	}
+	if got := h.rec.take(); !reflect.DeepEqual(got, []string{"host-containers", "hostname", "kernel-modules", "lockdown", "motd", "sysctl"}) {
 		t.Fatalf("restarted %v at boot", got)
+	}
+	// The restart commands of sysctl and kernel-modules read the settings
+	// the API serves and apply them (to a fake procfs, sysfs and modprobe).
+	proc, sys := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(proc, "sys/vm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "sys/vm/max_map_count"), []byte("65530\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(sys, "module/dummy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"set-sysctl", "--proc", proc}, "petrel: sysctl vm.max_map_count = 262144\n"},
+		// /bin/true stands for modprobe; the module is "loaded" already.
+		{[]string{"load-modules", "--modprobe", "/bin/true", "--sys", sys}, "petrel: kernel module dummy loaded\n"},
+	} {
+		var out, errs strings.Builder
+		if code := render.Run(ctx, append(c.args, "--socket-path", h.sock), strings.NewReader(""), &out, &errs); code != 0 || out.String() != c.out {
+			t.Fatalf("settings-applier %v = exit %d, %q (%s); want 0, %q", c.args, code, out.String(), errs.String(), c.out)
+		}
 	}
 	if _, err := os.Stat(h.marker); err != nil {
 		t.Fatalf("marker: %v", err)
@@ -183,6 +228,28 @@ func TestBootPipeline(t *testing.T) {
 	}
 	if got := h.rec.take(); !reflect.DeepEqual(got, []string{"motd"}) {
 		t.Fatalf("restarted %v after a motd change", got)
+	}
+	// A sysctl whose key holds dots, and a module, each restart their own
+	// service only.
+	for _, c := range []struct {
+		patch   map[string]any
+		service string
+	}{
+		{map[string]any{"kernel": map[string]any{"sysctl": map[string]any{"vm.swappiness": "17"}}}, "sysctl"},
+		{map[string]any{"kernel": map[string]any{"modules": map[string]any{"veth": map[string]any{"autoload": true}}}}, "kernel-modules"},
+	} {
+		if err := client.Set(ctx, "kernel", c.patch); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.CommitAndApply(ctx, "kernel"); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.rec.take(); !reflect.DeepEqual(got, []string{c.service}) {
+			t.Fatalf("restarted %v after setting %v; want %s", got, c.patch, c.service)
+		}
+	}
+	if got := h.read("etc/modules-load.d/50-petrel-settings.conf"); !strings.HasSuffix(got, ").\ndummy\nveth\n") {
+		t.Fatalf("modules-load.d file after a change = %q; want dummy and veth", got)
 	}
 
 	// Bad input through the API names the key path.

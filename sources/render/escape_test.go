@@ -2,8 +2,6 @@ package render
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,15 +80,7 @@ func TestShippedTemplatesRefuseLineBreaks(t *testing.T) {
 	t.Parallel()
 	settings := map[string]any{"motd": "hi\nthere", "network": map[string]any{"hostname": "h\nx"}}
 	for _, name := range []string{"motd", "hostname"} {
-		src, err := os.ReadFile(filepath.Join("templates", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tp, err := ParseTemplate(name, src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out, err := tp.Execute(map[string]any{"settings": settings}); err == nil || !strings.Contains(err.Error(), "single_line: control character U+000A") {
+		if out, err := shippedTemplate(t, name).Execute(map[string]any{"settings": settings}); err == nil || !strings.Contains(err.Error(), "single_line: control character U+000A") {
 			t.Errorf("template %s rendered %q, %v; want single_line to refuse the line break", name, out, err)
 		}
 	}

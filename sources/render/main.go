@@ -22,6 +22,8 @@ import (
 //	settings-applier [--daemon] < keys  render and restart for a JSON list of changed keys
 //	settings-applier set-hostname FILE  set the kernel host name from FILE
 //	settings-applier set-lockdown       raise the kernel lockdown level to settings.kernel.lockdown
+//	settings-applier set-sysctl         write settings.kernel.sysctl to /proc/sys
+//	settings-applier load-modules       load the modules settings.kernel.modules autoloads
 //	settings-applier write-static-pods  write kubelet's static pods from settings.kubernetes.static-pods
 //	settings-applier write-resolv-conf  write /etc/resolv.conf from settings.dns, or else DHCP
 //
@@ -79,6 +81,21 @@ func command(stdin io.Reader, stderr io.Writer) *cobra.Command {
 		})
 	lockdown.Flags().StringVar(&lockdownFile, "file", DefaultLockdownFile, "the kernel's lockdown control")
 	root.AddCommand(lockdown)
+	var proc string
+	sysctl := apiCommand(&o, stderr, "set-sysctl", "Write "+SysctlKey+" to /proc/sys (a key the kernel lacks or refuses is a warning)",
+		func(ctx context.Context, client *apiclient.Client, out io.Writer, log *slog.Logger) error {
+			return sysctlFromAPI(ctx, client, proc, out, log)
+		})
+	sysctl.Flags().StringVar(&proc, "proc", DefaultProc, "procfs's mount point")
+	root.AddCommand(sysctl)
+	var loader Loader
+	modules := apiCommand(&o, stderr, "load-modules", "Load the kernel modules "+ModulesKey+" autoloads and allows (a module that fails is a warning)",
+		func(ctx context.Context, client *apiclient.Client, out io.Writer, log *slog.Logger) error {
+			return loader.modulesFromAPI(ctx, client, out, log)
+		})
+	modules.Flags().StringVar(&loader.Modprobe, "modprobe", DefaultModprobe, "the modprobe program")
+	modules.Flags().StringVar(&loader.Sys, "sys", DefaultSys, "sysfs's mount point")
+	root.AddCommand(modules)
 	var podDir string
 	staticPods := apiCommand(&o, stderr, "write-static-pods", "Write kubelet's static pod manifests from "+StaticPodsKey,
 		func(ctx context.Context, client *apiclient.Client, out io.Writer, log *slog.Logger) error {

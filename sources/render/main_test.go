@@ -20,6 +20,9 @@ func TestMainFlags(t *testing.T) {
 		{Name: "bad log level", Args: []string{"--all", "--log-level", "loud"}, Code: 2, Err: `bad --log-level "loud"`},
 		{Name: "keys not JSON", Args: []string{"--daemon", "--socket-path", missing}, Stdin: "motd", Code: 2, Err: "expected a JSON list of strings"},
 		{Name: "no API", Args: []string{"--socket-path", missing}, Stdin: `["settings.motd"]`, Code: 1, Err: "none.sock"},
+		{Name: "set-sysctl help", Args: []string{"set-sysctl", "--help"}, Code: 0, Out: "--proc string"},
+		{Name: "set-sysctl without API", Args: []string{"set-sysctl", "--socket-path", missing}, Code: 1, Err: "read settings.kernel.sysctl: "},
+		{Name: "load-modules without API", Args: []string{"load-modules", "--socket-path", missing, "--modprobe", "/nonexistent"}, Code: 1, Err: "read settings.kernel.modules: "},
 		{Name: "set-hostname missing file", Args: []string{"set-hostname", filepath.Join(t.TempDir(), "none")}, Code: 1, Err: "settings-applier: "},
 	})
 }

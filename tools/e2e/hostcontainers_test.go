@@ -139,7 +139,9 @@ func sshRun(addr string, key ssh.Signer, cmd string) (string, error) {
 // key of its user data, the host's os-release through the host root and
 // through sheltie, and through `apiclient exec admin`; the control
 // container runs and answers `apiclient exec control -- apiclient get`,
-// and runs again after its task is killed; host containers with an
+// and runs again after its task is killed; under SELinux the control
+// container cannot change the API socket or write a file of the host, and
+// the admin container can (checkHostContainerConfinement); host containers with an
 // image that does not exist and from the registry that refuses fail with
 // those causes in their status; the API refuses a malformed reference and
 // user data that is not base64, naming the field.
@@ -262,6 +264,8 @@ mode = "always"
 	if out := apiclientOK(t, sock, "exec", "control", "--", "apiclient", "get", "settings.motd"); !strings.Contains(out, `"motd": "bootstrap runs: 1"`) {
 		t.Errorf("apiclient exec control -- apiclient get settings.motd printed %q", out)
 	}
+	// SELinux: what the control container may not do, the admin container may.
+	checkHostContainerConfinement(t, vm, sock)
 	// A host container whose task dies is started again (Restart=always):
 	// the superpowered admin container sees the control container's
 	// processes and kills its entry point.

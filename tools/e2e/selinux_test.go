@@ -3,6 +3,7 @@ package e2e
 import (
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,100 @@ func readJournal(t *testing.T, img string) string {
 	dir := t.TempDir()
 	testkit.Run(t, "debugfs", "-R", "rdump /var/log/journal "+dir, part)
 	return testkit.Run(t, "journalctl", "--directory", filepath.Join(dir, "journal"), "--no-pager", "-o", "short-monotonic")
+}
+
+// confinementOp is an operation of checkHostContainerConfinement: its
+// shell commands in the admin and the control container, and the AVC line
+// the control container's causes.
+type confinementOp struct {
+	name, admin, control, avc string
+}
+
+// checkHostContainerConfinement shows in TestHostContainers' first boot
+// what the policy keeps from a host container that is not superpowered
+// (control_t) and lets the superpowered admin container (super_t) do, by
+// the same operations through `apiclient exec` into each: changing the
+// API socket (its mode: a setattr; a plain write is what connecting is,
+// and a removal fails on the bind mount before SELinux is asked) and
+// writing a file of the host. The control container has no host root, so
+// the admin container hard-links a file it makes on DATA (local_t, like
+// the rest of /local) into the control container's storage: what a
+// mount namespace hides, SELinux still refuses by the file's label. The
+// denials are AVC lines in the kernel's log (the console, and dmesg read
+// through the admin container); the admin container's operations cause
+// none; the control container still talks to the API.
+func checkHostContainerConfinement(t *testing.T, vm *qemu.VM, sock string) {
+	t.Helper()
+	const (
+		hostFile = "/.petrel/rootfs/local/petrel-e2e-host-file"
+		linked   = "/.petrel/rootfs/local/host-containers/control/host-file"
+		seen     = "/.petrel/host-containers/current/host-file" // the link, in the control container
+		control  = `scontext=system_u:system_r:control_t:s0-s0:c0\.c1023 `
+	)
+	execIn := func(container, script string) (string, int) {
+		out, errb, code := runAPIClient(t, sock, "exec", container, "--", "sh", "-c", script)
+		return out + errb, code
+	}
+	for c, want := range map[string]string{"admin": "system_u:system_r:super_t:s0-s0:c0.c1023", "control": "system_u:system_r:control_t:s0-s0:c0.c1023"} {
+		if out, code := execIn(c, "cat /proc/self/attr/current"); code != 0 || strings.TrimRight(out, "\x00\n") != want {
+			t.Errorf("the process label in the %s container: exit %d, %q; want %s", c, code, out, want)
+		}
+	}
+	from := vm.Len()
+	if out, code := execIn("admin", "echo host > "+hostFile+" && ln -f "+hostFile+" "+linked); code != 0 {
+		t.Fatalf("admin container: make a host file and link it into the control container's storage: exit %d: %s", code, out)
+	}
+	ops := []confinementOp{
+		{"change the API socket's mode", "chmod 0660 /run/api.sock", "chmod 0660 /run/api.sock",
+			`avc:\s+denied\s+\{ setattr \} for\s+pid=\d+ .*name="api\.sock" .*` + control +
+				`tcontext=system_u:object_r:api_socket_t:s0 tclass=sock_file permissive=0`},
+		{"write a file of the host", "echo admin > " + hostFile, "echo control > " + seen,
+			`avc:\s+denied\s+\{ write \} for\s+pid=\d+ .*name="host-file" .*` + control +
+				`tcontext=system_u:object_r:local_t:s0 tclass=file permissive=0`},
+	}
+	for _, op := range ops {
+		if out, code := execIn("admin", op.admin); code != 0 {
+			t.Errorf("admin container: %s (%s): exit %d, %q; want success", op.name, op.admin, code, out)
+		}
+	}
+	for _, op := range ops {
+		if out, code := execIn("control", op.control); code == 0 || !strings.Contains(out, "Permission denied") {
+			t.Errorf("control container: %s (%s): exit %d, %q; want Permission denied", op.name, op.control, code, out)
+		}
+	}
+	last := from
+	for _, op := range ops {
+		_, i, err := vm.WaitFor(t.Context(), regexp.MustCompile(op.avc), from, time.Minute)
+		if err != nil {
+			t.Errorf("control container: %s: no AVC denial on the console: %v", op.name, err)
+			continue
+		}
+		last = max(last, i)
+	}
+	// The admin container's operations came first: a denial of theirs
+	// would be on the console before the control container's. Only the
+	// control container's expected denials are there.
+	for _, l := range vm.Lines()[from : last+1] {
+		for _, d := range selinux.Denials(l.Text) {
+			if !slices.ContainsFunc(ops, func(op confinementOp) bool { return regexp.MustCompile(op.avc).MatchString(d) }) {
+				t.Errorf("AVC denial other than the control container's expected ones: %s", d)
+			}
+		}
+	}
+	// The kernel's log on the host, read through the admin container.
+	if out, code := execIn("admin", "dmesg"); code != 0 {
+		t.Errorf("admin container: dmesg: exit %d: %s", code, out)
+	} else {
+		for _, op := range ops {
+			if !regexp.MustCompile(op.avc).MatchString(out) {
+				t.Errorf("the host's kernel log (dmesg in the admin container) lacks the denial of %q: want %s", op.name, op.avc)
+			}
+		}
+	}
+	if out, code := execIn("admin", "cat "+hostFile+" && rm "+linked+" "+hostFile); code != 0 || out != "admin\n" {
+		t.Errorf("admin container: the host file after both writes: exit %d, %q; want the admin container's %q", code, out, "admin\n")
+	}
+	if out := apiclientOK(t, sock, "exec", "control", "--", "apiclient", "get", "settings.motd"); !strings.Contains(out, `"motd"`) {
+		t.Errorf("control container after the denials: apiclient get settings.motd printed %q", out)
+	}
 }
