@@ -201,6 +201,8 @@ func TestKubeletConfigClusterNode(t *testing.T) {
 		{"sandbox_image", "localhost/petrel/pause:3.10.2"},
 		{"max_concurrent_downloads", int64(4)},
 		{"enable_unprivileged_ports", true},
+		{"enable_selinux", true},
+		{"selinux_category_range", int64(1024)},
 		{"containerd.runtimes.runc.options.SystemdCgroup", true},
 		{"registry.mirrors.docker\\.io.endpoint", []any{"https://mirror.example.com", "https://mirror2.example.com"}},
 		{"registry.configs.registry\\.cluster\\.example.auth", map[string]any{"username": "puller", "password": "secret"}},

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
+	"github.com/petrel-os/petrel/sources/selinux"
 	"github.com/petrel-os/petrel/tools/qemu"
 )
 
@@ -229,6 +231,29 @@ func (k *kubeletClient) waitLog(t *testing.T, pod, container, want string, timeo
 	return podStatus{}
 }
 
+// printLabel is a shell command that prints a container's SELinux
+// process label after "PETREL-LABEL ".
+const printLabel = `echo "PETREL-LABEL $(/bin/busybox cat /proc/self/attr/current)"`
+
+// workloadLabelRE is the label of a workload container: container_t with
+// two categories (submatch 1 the label, 2 its categories).
+var workloadLabelRE = regexp.MustCompile(`PETREL-LABEL (system_u:system_r:container_t:s0:(c[0-9]+,c[0-9]+))\x00?\n`)
+
+// label returns the label a pod's container printed with printLabel and
+// its categories; it fails the test unless it is a workload container's.
+func (k *kubeletClient) label(t *testing.T, pod, container string) [2]string {
+	t.Helper()
+	logs, err := k.get(t.Context(), "/containerLogs/default/"+pod+"/"+container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := workloadLabelRE.FindSubmatch(logs)
+	if m == nil {
+		t.Fatalf("log of %s/%s has no label matching %s:\n%s", pod, container, workloadLabelRE, logs)
+	}
+	return [2]string{string(m[1]), string(m[2])}
+}
+
 func freeLoopbackPort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -258,7 +283,7 @@ func TestKubernetesStandalone(t *testing.T) {
 		// settings.dns (QEMU's restricted network gives no name server by
 		// DHCP: networkd's link state says DNS=); the host's file and
 		// networkd's link state go to the log too, which a failure shows.
-		"marker": {"/bin/busybox", "sh", "-c", "echo PETREL-MARKER-1; /bin/busybox cat /etc/resolv.conf; /bin/busybox sleep 100; " +
+		"marker": {"/bin/busybox", "sh", "-c", "echo PETREL-MARKER-1; " + printLabel + "; /bin/busybox cat /etc/resolv.conf; /bin/busybox sleep 100; " +
 			"/bin/busybox cat /etc/resolv.conf /host/etc/resolv.conf /host/links/*; exec /bin/busybox sleep 1000000"},
 		"relay": {"/bin/busybox", "nc", "-ll", "-p", fmt.Sprint(relayPort), "-e", "/bin/busybox", "nc", "127.0.0.1", "10250"},
 	}, map[string]string{"/host/links": "/run/systemd/netif/links", "/host/etc": "/etc"})
@@ -301,11 +326,21 @@ endpoint = ["http://%s"]
 	// A second static pod, added while the host runs.
 	added := time.Now()
 	second := podManifest("second", map[string][]string{
-		"second": {"/bin/busybox", "sh", "-c", "echo PETREL-MARKER-2; exec /bin/busybox sleep 1000000"},
+		"second": {"/bin/busybox", "sh", "-c", "echo PETREL-MARKER-2; " + printLabel + "; exec /bin/busybox sleep 1000000"},
 	}, nil)
 	apiclientOK(t, sock, "set", "kubernetes.static-pods.second.enabled=true", "kubernetes.static-pods.second.manifest="+second)
 	k.waitLog(t, "second-"+node, "second", "PETREL-MARKER-2", 5*time.Minute)
 	t.Logf("static pod second-%s running %.1fs after apiclient set", node, time.Since(added).Seconds())
+
+	// Workload containers run confined: container_t, each pod with its
+	// own pair of categories (containerd's enable_selinux and the
+	// policy's lxc_contexts).
+	firstLabel := k.label(t, "marker-"+node, "marker")
+	secondLabel := k.label(t, "second-"+node, "second")
+	t.Logf("SELinux labels: marker-%s %s, second-%s %s", node, firstLabel, node, secondLabel)
+	if firstLabel[1] == secondLabel[1] {
+		t.Errorf("pods marker-%s and second-%s share the categories %s", node, node, firstLabel[1])
+	}
 
 	// A malformed manifest: refused with the setting named; nothing changes.
 	bad := base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Pod\nmetadata: [\n"))
@@ -334,6 +369,20 @@ endpoint = ["http://%s"]
 	}
 	if len(p.Status.ContainerStatuses) != 2 {
 		t.Errorf("pod marker-%s has %d containers, want 2", node, len(p.Status.ContainerStatuses))
+	}
+
+	// Nothing was denied through boot, two pods' starts and a settings
+	// change (the kernel prints every AVC line on the console).
+	console := consoleText(vm)
+	for _, d := range selinux.Denials(console) {
+		t.Errorf("AVC denial on the console: %s", d)
+	}
+	// A label the policy does not know (kubelet's container_file_t for its
+	// plugins directory, an alias of data_t) would leave the file unlabeled.
+	for _, l := range strings.Split(console, "\n") {
+		if strings.Contains(l, "is not valid (left unmapped)") {
+			t.Errorf("the policy lacks a label the node uses: %s", l)
+		}
 	}
 
 	// Figures for docs/performance.md: memory of kubelet and containerd

@@ -176,6 +176,9 @@ func TestAllowDeny(t *testing.T) {
 		// Executing from DATA.
 		{"runtime_t", "cache_t", "file", "execute", true},
 		{"container_t", "data_t", "file", "entrypoint", true},
+		// A pod's tmpfs, mounted with context= of its data_t label.
+		{"data_t", "data_t", "filesystem", "associate", true},
+		{"local_t", "data_t", "filesystem", "associate", false},
 		{"control_t", "cache_t", "file", "entrypoint", true},
 		{"system_t", "local_t", "file", "execute", false},
 		{"init_t", "state_t", "file", "execute", false},
