@@ -193,7 +193,7 @@ func (g *gen) hostname(source string) (Setting, error) {
 	switch source {
 	case SourceInstanceID:
 		id, err := g.md("instance-id")
-		return Setting{Value: id, From: "IMDS instance-id (hostname-override-source instance-id)"}, err
+		return Setting{Value: id, From: "IMDS instance-id; hostname-override-source instance-id"}, err
 	case SourcePrivateDNSName:
 		// With a DHCP option set of several domain names IMDS lists one
 		// name per domain, separated by spaces; the first is the
@@ -202,7 +202,7 @@ func (g *gen) hostname(source string) (Setting, error) {
 		if err != nil {
 			return Setting{}, err
 		}
-		return Setting{Value: strings.Fields(names)[0], From: "IMDS local-hostname (hostname-override-source private-dns-name)"}, nil
+		return Setting{Value: strings.Fields(names)[0], From: "IMDS local-hostname; hostname-override-source private-dns-name"}, nil
 	}
 	return Setting{}, fmt.Errorf("unknown hostname-override-source %q (expected %s or %s)", source, SourcePrivateDNSName, SourceInstanceID)
 }
@@ -233,13 +233,13 @@ func (g *gen) clusterDNS(nodeIP string) (Setting, error) {
 	}
 	ip, err := netip.ParseAddr(nodeIP)
 	if err != nil {
-		return Setting{}, fmt.Errorf("parse node IP %q (%s): %w", nodeIP, from, err)
+		return Setting{}, fmt.Errorf("parse node IP %q from %s: %w", nodeIP, from, err)
 	}
 	if !ip.Is4() {
-		return Setting{From: fmt.Sprintf("node IP %s (%s) is not IPv4; set it yourself", nodeIP, from)}, nil
+		return Setting{From: fmt.Sprintf("node IP %s from %s is not IPv4; set it yourself", nodeIP, from)}, nil
 	}
 	if netip.MustParsePrefix("10.0.0.0/8").Contains(ip) {
-		return Setting{Value: ClusterDNSInTen, From: fmt.Sprintf("node IP %s (%s) is in 10.0.0.0/8", nodeIP, from)}, nil
+		return Setting{Value: ClusterDNSInTen, From: fmt.Sprintf("node IP %s from %s is in 10.0.0.0/8", nodeIP, from)}, nil
 	}
-	return Setting{Value: ClusterDNSDefault, From: fmt.Sprintf("node IP %s (%s) is outside 10.0.0.0/8", nodeIP, from)}, nil
+	return Setting{Value: ClusterDNSDefault, From: fmt.Sprintf("node IP %s from %s is outside 10.0.0.0/8", nodeIP, from)}, nil
 }

@@ -144,6 +144,7 @@ func TestRunGenerates(t *testing.T) {
 		live, staged  map[string]any    // settings.kubernetes
 		want          map[string]any    // settings.kubernetes of the launch transaction afterwards
 		kept          []string
+		skipped       []string
 		notRequested  []string // IMDS items pluto must not read
 		wantRequested []string
 	}{
@@ -158,7 +159,7 @@ func TestRunGenerates(t *testing.T) {
 			items: map[string]string{"local-ipv4": "192.168.7.9", "instance-type": "x9.huge"},
 			live:  map[string]any{"hostname-override-source": "instance-id"},
 			want: map[string]any{"node-ip": "192.168.7.9", "provider-id": "aws:///us-west-2b/i-0123456789abcdef0",
-				"hostname-override": "i-0123456789abcdef0", "max-pods": float64(110), "cluster-dns-ip": "10.100.0.10", "hostname-override-source": nil},
+				"hostname-override": "i-0123456789abcdef0", "max-pods": float64(110), "cluster-dns-ip": "10.100.0.10"},
 			notRequested: []string{"local-hostname"},
 		},
 		{
@@ -169,6 +170,22 @@ func TestRunGenerates(t *testing.T) {
 			want:         map[string]any{"max-pods": float64(17), "hostname-override": "node-a", "cluster-dns-ip": "10.100.0.10"},
 			kept:         []string{"node-ip", "provider-id", "hostname-override", "max-pods"},
 			notRequested: []string{"local-ipv4", "instance-id", "local-hostname", "instance-type", "placement/availability-zone"},
+		},
+		{
+			name:   "user's IPv6 node address: no cluster DNS",
+			staged: map[string]any{"node-ip": "fd00::5"},
+			want: map[string]any{"node-ip": "fd00::5", "provider-id": "aws:///us-west-2b/i-0123456789abcdef0",
+				"hostname-override": "ip-10-1-2-3.us-west-2.compute.internal", "max-pods": float64(29)},
+			kept:         []string{"node-ip"},
+			skipped:      []string{"cluster-dns-ip"},
+			notRequested: []string{"local-ipv4"},
+		},
+		{
+			name:         "user's node address in 10/8 (live: not in the transaction)",
+			live:         map[string]any{"node-ip": "10.9.8.7"},
+			want:         map[string]any{"provider-id": "aws:///us-west-2b/i-0123456789abcdef0", "hostname-override": "ip-10-1-2-3.us-west-2.compute.internal", "max-pods": float64(29), "cluster-dns-ip": "172.20.0.10"},
+			kept:         []string{"node-ip"},
+			notRequested: []string{"local-ipv4"},
 		},
 		{
 			name:         "everything set: IMDS not asked",
@@ -195,19 +212,23 @@ func TestRunGenerates(t *testing.T) {
 				t.Fatalf("Run: %v\nIMDS saw %q", err, f.requests())
 			}
 			got := staged(t, c)
-			for k, v := range tc.want {
-				if v == nil {
-					continue
-				}
-				if !reflect.DeepEqual(got[k], v) {
+			for _, k := range Keys {
+				if v := tc.want[k]; !reflect.DeepEqual(got[k], v) {
 					t.Errorf("launch transaction kubernetes.%s = %#v, want %#v", k, got[k], v)
 				}
 			}
 			if !reflect.DeepEqual(res.Kept, tc.kept) {
 				t.Errorf("Kept = %q, want %q", res.Kept, tc.kept)
 			}
-			if len(res.Generated)+len(res.Kept) != len(Keys) {
-				t.Errorf("generated %+v and kept %q: not all of %q", res.Generated, res.Kept, Keys)
+			if len(res.Generated)+len(res.Kept)+len(res.Skipped) != len(Keys) {
+				t.Errorf("generated %+v, kept %q, skipped %+v: not all of %q", res.Generated, res.Kept, res.Skipped, Keys)
+			}
+			var skipped []string
+			for _, s := range res.Skipped {
+				skipped = append(skipped, s.Key)
+			}
+			if !reflect.DeepEqual(skipped, tc.skipped) {
+				t.Errorf("Skipped = %+v, want keys %q", res.Skipped, tc.skipped)
 			}
 			reqs := strings.Join(f.requests(), "\n")
 			for _, item := range tc.notRequested {
@@ -263,7 +284,7 @@ func TestRunFailures(t *testing.T) {
 		{"empty answer", func(f *fakeIMDS) { f.items["instance-id"] = " " }, false,
 			[]string{"generate settings.kubernetes.provider-id: instance metadata unavailable: IMDS answered an empty instance-id"}, []error{ErrIMDS}},
 		{"address that is not one", func(f *fakeIMDS) { f.items["local-ipv4"] = "not-an-ip" }, false,
-			[]string{`generate settings.kubernetes.cluster-dns-ip: parse node IP "not-an-ip" (IMDS local-ipv4)`}, nil},
+			[]string{`generate settings.kubernetes.cluster-dns-ip: parse node IP "not-an-ip" from IMDS local-ipv4`}, nil},
 		{"answer the model refuses", func(f *fakeIMDS) { f.items["local-hostname"] = "-bad-" }, false,
 			[]string{"check generated settings:", "settings.kubernetes.hostname-override: expected an RFC 1123 host name"}, nil},
 	} {
@@ -339,13 +360,13 @@ func TestMaxPods(t *testing.T) {
 func TestReport(t *testing.T) {
 	var out bytes.Buffer
 	res := Result{Generated: []Setting{{Key: "max-pods", Value: 29, From: "ENI table: instance type m5.large"}},
-		Skipped: []Setting{{Key: "cluster-dns-ip", From: "node IP fd00::1 (settings.kubernetes.node-ip) is not IPv4; set it yourself"}},
+		Skipped: []Setting{{Key: "cluster-dns-ip", From: "node IP fd00::1 from settings.kubernetes.node-ip is not IPv4; set it yourself"}},
 		Kept:    []string{"node-ip"}}
 	if err := report(&out, res); err != nil {
 		t.Fatal(err)
 	}
 	want := "settings.kubernetes.max-pods = 29 (ENI table: instance type m5.large)\n" +
-		"settings.kubernetes.cluster-dns-ip left unset: node IP fd00::1 (settings.kubernetes.node-ip) is not IPv4; set it yourself\n" +
+		"settings.kubernetes.cluster-dns-ip left unset: node IP fd00::1 from settings.kubernetes.node-ip is not IPv4; set it yourself\n" +
 		"generated 1 Kubernetes settings, 1 already set\n"
 	if out.String() != want {
 		t.Errorf("report:\n%s\nwant:\n%s", out.String(), want)
