@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/petrel-os/petrel/sources/ready"
 	"github.com/petrel-os/petrel/tools/qemu"
 )
 
@@ -152,5 +154,41 @@ func TestKubernetesAWS(t *testing.T) {
 		if !slices.Contains(got, "GET /latest/meta-data/"+item) {
 			t.Errorf("IMDS was not asked for %s: %q", item, got)
 		}
+	}
+}
+
+// TestKubernetesAWSNoMetadata boots aws-k8s-1.37 with an IMDS that lacks
+// the instance's availability zone: pluto fails naming the setting and
+// the item, the settings are not applied (settings-applier requires
+// pluto, as upstream's), and the boot is not marked successful, so a new
+// image that cannot configure its node falls back.
+func TestKubernetesAWSNoMetadata(t *testing.T) {
+	img, data := builtSplitVariant(t, awsK8sVariant)
+	imds, _ := serveIMDS(t, "[settings.kubernetes]\nstandalone-mode = true\n", map[string]string{
+		"local-ipv4":     "169.254.169.15",
+		"instance-id":    "i-0e2e0123456789abc",
+		"local-hostname": "ip-169-254-169-15.us-west-2.compute.internal",
+		"instance-type":  "t3.large",
+	})
+	vm, err := qemu.Start(t.Context(), qemu.Options{Image: img, DataImage: data, Snapshot: true, Firmware: qemu.UEFI, MemoryMiB: 2048,
+		Network: qemu.EC2Network, SystemVendor: "Amazon EC2", ConsoleLog: consoleLog(t),
+		GuestForwards: []qemu.GuestForward{{Guest: "169.254.169.254:80", Host: imds}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vm.Stop)
+	_, _, err = vm.WaitReady(t.Context(), 0, bootTimeout, qemu.Policy{})
+	var be *qemu.BootError
+	if !errors.As(err, &be) || !strings.Contains(be.Reason, "mark-successful-boot.service cannot start: a unit it requires failed") {
+		t.Fatalf("boot with an IMDS without placement/availability-zone: %v, want mark-successful-boot not started", err)
+	}
+	if _, ok := consoleAfter(vm, 0, `pluto.*settings\.kubernetes\.provider-id.*placement/availability-zone`); !ok {
+		t.Error("console lacks pluto's error naming settings.kubernetes.provider-id and placement/availability-zone")
+	}
+	if _, ok := consoleAfter(vm, 0, `Dependency failed for settings-appl.*configuration files from settings`); !ok {
+		t.Error("console lacks systemd's line that settings-applier.service did not start for pluto's failure")
+	}
+	if _, ok := consoleAfter(vm, 0, regexp.QuoteMeta(ready.Marker)); ok {
+		t.Error("the host reported ready")
 	}
 }
