@@ -22,6 +22,7 @@ import (
 	"github.com/petrel-os/petrel/sources/hostctr"
 	"github.com/petrel-os/petrel/sources/migration"
 	"github.com/petrel-os/petrel/sources/partflip"
+	"github.com/petrel-os/petrel/sources/pluto"
 	"github.com/petrel-os/petrel/sources/ready"
 	"github.com/petrel-os/petrel/sources/render"
 	"github.com/petrel-os/petrel/sources/settings"
@@ -47,6 +48,7 @@ func Agents() map[string]MainFunc {
 		"migrator":           migration.Main,
 		"partflip":           partflip.Main,
 		"petrel-ready":       ready.Main,
+		"pluto":              pluto.Main,
 		"settings-applier":   render.Main,
 		"settings-committer": settings.CommitterMain,
 		"storewolf":          settings.StorewolfMain,

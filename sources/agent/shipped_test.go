@@ -35,6 +35,7 @@ func bootOrder() []string {
 		"apiserver.service",
 		"early-boot-config.service",
 		"sundog.service",
+		"pluto.service", // aws Kubernetes variants (kubernetes-aws)
 		"settings-applier.service",
 		"petrel-resolv-conf.service", // Kubernetes variants (kubernetes-host)
 		"bootstrap-containers.service",
@@ -435,6 +436,12 @@ func TestShippedUnits(t *testing.T) {
 			}
 		}
 	})
+
+	// pluto found no EC2 instance (the root has no DMI vendor) and left
+	// IMDS alone; the end-to-end test TestKubernetesAWS runs it on one.
+	if log := s.log("pluto.service"); !strings.Contains(log, "not an EC2 instance") {
+		t.Errorf("pluto.service did not report the missing EC2 instance:\n%s", log)
+	}
 
 	// settings-applier ran the host containers' restart command, which
 	// found no systemd to start the control container with.

@@ -71,30 +71,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if len(gens) == 0 {
 		return res, nil
 	}
-	var live, pending map[string]any
-	if err := getJSON(ctx, cfg.API, api.PathSettings, &live); err != nil {
-		return res, fmt.Errorf("read settings: %w", err)
-	}
-	if err := getJSON(ctx, cfg.API, api.PathTx+"?"+url.Values{api.QueryTx: {cfg.Transaction}}.Encode(), &pending); err != nil {
-		return res, fmt.Errorf("read transaction %q: %w", cfg.Transaction, err)
-	}
-	populated := map[string]bool{}
-	for _, src := range []struct {
-		what string
-		m    map[string]any
-	}{{"live settings", live}, {fmt.Sprintf("transaction %q", cfg.Transaction), pending}} {
-		kvs, err := settings.Flatten([]string{"settings"}, src.m)
-		if err != nil {
-			return res, fmt.Errorf("read %s: %w", src.what, err)
-		}
-		for _, kv := range kvs {
-			populated[kv.Key.Name()] = true
-		}
+	live, _, populated, err := Current(ctx, cfg.API, cfg.Transaction)
+	if err != nil {
+		return res, err
 	}
 	env := proxyEnv(live)
 	out := map[string]any{}
 	for _, key := range sortedKeys(gens) {
-		if isPopulated(populated, key) {
+		if IsPopulated(populated, key) {
 			res.Populated = append(res.Populated, key)
 			continue
 		}
@@ -128,9 +112,36 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// isPopulated: key has a value, or any key below it has one (a user or
-// default value always wins over a generator).
-func isPopulated(populated map[string]bool, key string) bool {
+// Current reads the live settings and those staged in transaction tx. It
+// returns both and the name of every key ("settings.motd") with a value
+// in either.
+func Current(ctx context.Context, c API, tx string) (live, pending map[string]any, populated map[string]bool, err error) {
+	if err := getJSON(ctx, c, api.PathSettings, &live); err != nil {
+		return nil, nil, nil, fmt.Errorf("read settings: %w", err)
+	}
+	if err := getJSON(ctx, c, api.PathTx+"?"+url.Values{api.QueryTx: {tx}}.Encode(), &pending); err != nil {
+		return nil, nil, nil, fmt.Errorf("read transaction %q: %w", tx, err)
+	}
+	populated = map[string]bool{}
+	for _, src := range []struct {
+		what string
+		m    map[string]any
+	}{{"live settings", live}, {fmt.Sprintf("transaction %q", tx), pending}} {
+		kvs, err := settings.Flatten([]string{"settings"}, src.m)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("read %s: %w", src.what, err)
+		}
+		for _, kv := range kvs {
+			populated[kv.Key.Name()] = true
+		}
+	}
+	return live, pending, populated, nil
+}
+
+// IsPopulated says whether key has a value in populated (from Current),
+// or any key below it has one: a user or default value always wins over
+// a generator.
+func IsPopulated(populated map[string]bool, key string) bool {
 	if populated[key] {
 		return true
 	}

@@ -16,7 +16,8 @@ import (
 // DefaultIMDSURL is the EC2 instance metadata service.
 const DefaultIMDSURL = "http://169.254.169.254"
 
-// IMDSProvider reads EC2 user data with IMDSv2: PUT /latest/api/token with
+// IMDSProvider reads EC2 user data (and, with Metadata, instance metadata)
+// with IMDSv2: PUT /latest/api/token with
 // X-aws-ec2-metadata-token-ttl-seconds, then GET /latest/user-data with
 // X-aws-ec2-metadata-token. A 401 refreshes the token once per attempt; 404
 // is no user data; connection errors and 5xx answers are retried with
@@ -84,25 +85,52 @@ func (p *IMDSProvider) UserData(ctx context.Context) ([]byte, error) {
 	if p.OnEC2 != nil && !p.OnEC2() {
 		return nil, nil
 	}
+	data, _, err := p.get(ctx, "/latest/user-data", "fetch user data from IMDS")
+	return data, err
+}
+
+// ErrNoMetadata marks a metadata item IMDS answered 404 for.
+var ErrNoMetadata = errors.New("IMDS has no such item")
+
+// Metadata reads one instance metadata item, a path below
+// /latest/meta-data/ such as "instance-id" or "placement/availability-zone",
+// with the token handling and retries of UserData; surrounding white space
+// is trimmed. An item IMDS does not have is ErrNoMetadata. It does not
+// consult OnEC2: a caller that needs the metadata decides.
+func (p *IMDSProvider) Metadata(ctx context.Context, item string) (string, error) {
+	path := "/latest/meta-data/" + strings.TrimPrefix(item, "/")
+	data, found, err := p.get(ctx, path, "read IMDS "+path)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", fmt.Errorf("read IMDS %s: %w", path, ErrNoMetadata)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+// get reads path, retrying as the type's comment says; found is false
+// for a 404 (data is then nil). what names the read in errors.
+func (p *IMDSProvider) get(ctx context.Context, path, what string) (data []byte, found bool, err error) {
 	_, _, _, attempts, delay := p.defaults()
 	var last error
 	for i := 0; i < attempts; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, fmt.Errorf("fetch user data from IMDS: %w (last error: %w)", ctx.Err(), last)
+				return nil, false, fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), last)
 			case <-time.After(delay):
 			}
 			delay = min(delay*2, 10*time.Second)
 		}
-		data, err := p.fetch(ctx)
+		data, found, err := p.fetch(ctx, path)
 		var re errRetry
 		if err == nil || !errors.As(err, &re) {
-			return data, err
+			return data, found, err
 		}
 		last = err
 	}
-	return nil, fmt.Errorf("fetch user data from IMDS: gave up after %d attempts: %w", attempts, last)
+	return nil, false, fmt.Errorf("%s: gave up after %d attempts: %w", what, attempts, last)
 }
 
 // OnEC2 reports whether the machine whose sysfs is at sysRoot is an EC2
@@ -119,28 +147,28 @@ func OnEC2(sysRoot string) bool {
 	return err == nil && strings.HasPrefix(strings.ToLower(string(b)), "ec2")
 }
 
-// fetch makes one attempt, refreshing the token on 401.
-func (p *IMDSProvider) fetch(ctx context.Context) ([]byte, error) {
+// fetch makes one attempt at path, refreshing the token on 401.
+func (p *IMDSProvider) fetch(ctx context.Context, path string) ([]byte, bool, error) {
 	for refreshed := false; ; refreshed = true {
 		tok, err := p.getToken(ctx, refreshed)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		code, body, err := p.do(ctx, http.MethodGet, "/latest/user-data", map[string]string{"X-aws-ec2-metadata-token": tok})
+		code, body, err := p.do(ctx, http.MethodGet, path, map[string]string{"X-aws-ec2-metadata-token": tok})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		switch {
 		case code == http.StatusOK:
-			return body, nil
+			return body, true, nil
 		case code == http.StatusNotFound:
-			return nil, nil
+			return nil, false, nil
 		case code == http.StatusUnauthorized && !refreshed:
 			continue
 		case code >= 500 || code == http.StatusTooManyRequests || code == http.StatusUnauthorized:
-			return nil, errRetry{fmt.Errorf("GET /latest/user-data: status %d", code)}
+			return nil, false, errRetry{fmt.Errorf("GET %s: status %d", path, code)}
 		default:
-			return nil, fmt.Errorf("GET /latest/user-data: status %d: %s", code, strings.TrimSpace(string(body)))
+			return nil, false, fmt.Errorf("GET %s: status %d: %s", path, code, strings.TrimSpace(string(body)))
 		}
 	}
 }

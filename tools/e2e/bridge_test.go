@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -178,39 +179,15 @@ func consoleSince(vm *qemu.VM, from int) string {
 func TestBridgeGuestForward(t *testing.T) {
 	img, _ := builtImage(t)
 	const motd = "from IMDS through a guest forward"
-	var mu sync.Mutex
-	var requests []string
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		requests = append(requests, r.Method+" "+r.URL.Path)
-		mu.Unlock()
-		switch {
-		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" && r.Header.Get("X-aws-ec2-metadata-token-ttl-seconds") != "":
-			fmt.Fprint(w, "test-token")
-		case r.Method == http.MethodGet && r.URL.Path == "/latest/user-data" && r.Header.Get("X-aws-ec2-metadata-token") == "test-token":
-			fmt.Fprintf(w, "[settings]\nmotd = %q\n", motd)
-		default:
-			http.NotFound(w, r)
-		}
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-
+	imds, requests := serveIMDS(t, fmt.Sprintf("[settings]\nmotd = %q\n", motd), nil)
 	vm, _, sock := bootWithAPI(t, qemu.Options{Image: img, Snapshot: true, Firmware: qemu.UEFI,
 		Network: qemu.EC2Network, SystemVendor: "Amazon EC2",
-		GuestForwards: []qemu.GuestForward{{Guest: "169.254.169.254:80", Host: ln.Addr().String()}}})
+		GuestForwards: []qemu.GuestForward{{Guest: "169.254.169.254:80", Host: imds}}})
 	if !strings.Contains(consoleText(vm), "petrel: motd: "+motd) {
 		t.Errorf("console lacks the motd from the IMDS user data %q", motd)
 	}
-	mu.Lock()
-	got := strings.Join(requests, ", ")
-	mu.Unlock()
-	if !strings.Contains(got, "PUT /latest/api/token") || !strings.Contains(got, "GET /latest/user-data") {
-		t.Errorf("the test IMDS server saw %q, want a token PUT and a user-data GET", got)
+	if got := requests(); !slices.Contains(got, "PUT /latest/api/token") || !slices.Contains(got, "GET /latest/user-data") {
+		t.Errorf("the test IMDS server saw %q, want a token PUT and a user-data GET with the token", got)
 	}
 	if m := getJSON(t, sock, "settings.motd")["settings"]; fmt.Sprint(m) != "map[motd:"+motd+"]" {
 		t.Errorf("motd through the API = %v", m)

@@ -35,10 +35,11 @@ var builds struct {
 }
 
 type build struct {
-	once     sync.Once
-	image    string
-	rootHash string
-	err      error
+	once      sync.Once
+	image     string
+	dataImage string // the split plan's data disk; "" for the unified plan
+	rootHash  string
+	err       error
 }
 
 // projectRoot is the repository root, two levels up from this package.
@@ -60,6 +61,24 @@ func builtImage(t *testing.T) (img, rootHash string) {
 
 // builtVariant is builtImage for any variant.
 func builtVariant(t *testing.T, v string) (img, rootHash string) {
+	t.Helper()
+	b := buildVariant(t, v)
+	return b.image, b.rootHash
+}
+
+// builtSplitVariant builds a variant of the split partition plan and
+// returns its OS disk and data disk images.
+func builtSplitVariant(t *testing.T, v string) (img, data string) {
+	t.Helper()
+	b := buildVariant(t, v)
+	if b.dataImage == "" {
+		t.Fatalf("variant %s: no data disk image next to %s", v, b.image)
+	}
+	return b.image, b.dataImage
+}
+
+// buildVariant runs `buildctl make` for v once per test binary.
+func buildVariant(t *testing.T, v string) *build {
 	t.Helper()
 	builds.Lock()
 	if builds.byVariant == nil {
@@ -92,12 +111,12 @@ func builtVariant(t *testing.T, v string) (img, rootHash string) {
 			b.err = err
 			return
 		}
-		b.image, _, b.err = image.FindDiskImage(dir)
+		b.image, b.dataImage, b.err = image.FindDiskImage(dir)
 	})
 	if b.err != nil {
 		t.Fatal(b.err)
 	}
-	return b.image, b.rootHash
+	return b
 }
 
 // consoleLog returns where a test's console log goes: a temporary file, or
