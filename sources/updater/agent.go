@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -236,11 +237,22 @@ func (a *agent) statusCmd() *cobra.Command {
 	return cmd
 }
 
+// lockGrace is how long a command waits for the lock before it reports
+// ExitLocked. A real updater command holds the lock for seconds to
+// minutes; a holder that lets go within the grace is a command that is
+// just ending or a process forked while the lock was held, whose copy of
+// the descriptor goes when it execs (flock belongs to the open file, and
+// a fork shares it).
+const lockGrace = time.Second
+
 // locked runs fn with the agent's lock held (ExitLocked when another
-// command holds it) and the disk located, then prints the banks' status.
+// command holds it past lockGrace) and the disk located, then prints the
+// banks' status.
 func (a *agent) locked(ctx context.Context, asJSON bool, fn func(context.Context, *partflip.Location) error) error {
-	unlock, err := lock(ctx, a.o.lockPath, false)
-	if errors.Is(err, flock.ErrLocked) {
+	lctx, cancel := context.WithTimeout(ctx, lockGrace)
+	unlock, err := lock(lctx, a.o.lockPath, true)
+	cancel()
+	if errors.Is(err, flock.ErrLocked) && ctx.Err() == nil {
 		return cli.WithExitCode(ExitLocked, fmt.Errorf("another updater command is running: %w", err))
 	}
 	if err != nil {
