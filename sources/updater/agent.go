@@ -250,7 +250,7 @@ const lockGrace = time.Second
 // banks' status.
 func (a *agent) locked(ctx context.Context, asJSON bool, fn func(context.Context, *partflip.Location) error) error {
 	lctx, cancel := context.WithTimeout(ctx, lockGrace)
-	unlock, err := lock(lctx, a.o.lockPath, true)
+	unlock, err := lock(lctx, a.o.lockPath)
 	cancel()
 	if errors.Is(err, flock.ErrLocked) && ctx.Err() == nil {
 		return cli.WithExitCode(ExitLocked, fmt.Errorf("another updater command is running: %w", err))

@@ -66,7 +66,7 @@ func (c *cache) remove(role string) error {
 // write back a timestamp older than the other's. It waits while ctx
 // lasts.
 func (c *cache) lock(ctx context.Context) (unlock func(), err error) {
-	unlock, err = lock(ctx, c.dir, true)
+	unlock, err = lock(ctx, c.dir)
 	if err != nil {
 		return nil, fmt.Errorf("lock metadata cache: %w", err)
 	}
