@@ -342,7 +342,7 @@ func TestKubernetesDefaults(t *testing.T) {
 		"settings.kubernetes":                           "[kubelet]",
 		"settings.kubernetes.static-pods":               "[static-pods]",
 		"settings.kubernetes.pod-infra-container-image": "[containerd]",
-		"settings.container-registry":                   "[containerd]",
+		"settings.container-registry":                   "[containerd host-containers]",
 		"settings.container-runtime":                    "[containerd]",
 		"settings.dns":                                  "[dns]",
 		"settings.network.hosts":                        "[dns]",
