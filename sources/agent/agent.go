@@ -40,7 +40,7 @@ type MainFunc func(ctx context.Context, args []string, stdout, stderr io.Writer)
 // Agents maps each agent's command name to its entry point. The image
 // build links /usr/bin/<name> to the multi-call binary for every name.
 func Agents() map[string]MainFunc {
-	return map[string]MainFunc{
+	agents := map[string]MainFunc{
 		"apiclient":          apiclient.Main,
 		"apiserver":          apiserver.Main,
 		"early-boot-config":  userdata.Main,
@@ -49,12 +49,18 @@ func Agents() map[string]MainFunc {
 		"partflip":           partflip.Main,
 		"petrel-ready":       ready.Main,
 		"pluto":              pluto.Main,
-		"settings-applier":   render.Main,
 		"settings-committer": settings.CommitterMain,
 		"storewolf":          settings.StorewolfMain,
 		"sundog":             generator.Main,
 		"updater":            updater.Main,
 	}
+	// settings-applier runs the restart commands that name an agent of
+	// this binary (its own subcommands, host-ctr configure) in its process.
+	agents["settings-applier"] = MainFunc(render.MainIn(func(name string) (render.Program, bool) {
+		run, ok := agents[name]
+		return render.Program(run), ok
+	}))
+	return agents
 }
 
 // Names returns the agents' command names, sorted.

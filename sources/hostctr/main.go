@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/cli"
 	"github.com/petrel-os/petrel/sources/render"
+	"github.com/petrel-os/petrel/sources/settings"
 )
 
 // Main is the host-ctr agent. Exit codes: 0 ok, 1 failure, 2 usage.
@@ -111,7 +111,7 @@ func command(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return configureFromAPI(cmd.Context(), o, strings.Fields(os.Getenv("CHANGED_SETTINGS")), log)
+			return configureFromAPI(cmd.Context(), o, settings.Changed(cmd.Context()), log)
 		},
 	}
 	root.AddCommand(run, bootstrap, cleanUp, configure)

@@ -30,13 +30,25 @@ import (
 // --daemon is accepted for apiserver's CommandApplier; the work is done
 // before exiting (no fork). Exit codes: 0 ok, 1 failure, 2 usage. The
 // changed keys are read from the process's standard input; see Run.
+//
+// Main runs every restart command as a new process; MainIn runs those of
+// the multi-call binary's agents in its own.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return Run(ctx, args, os.Stdin, stdout, stderr)
 }
 
+// MainIn returns Main for a settings-applier linked into the multi-call
+// binary of programs: a restart command that runs one of them through a
+// link to this executable runs in this process (SystemRestarter).
+func MainIn(programs Programs) Program {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		return cli.Run(ctx, command(os.Stdin, stderr, programs), args, stdout, stderr)
+	}
+}
+
 // Run is Main with an explicit standard input.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return cli.Run(ctx, command(stdin, stderr), args, stdout, stderr)
+	return cli.Run(ctx, command(stdin, stderr, nil), args, stdout, stderr)
 }
 
 type options struct {
@@ -45,8 +57,9 @@ type options struct {
 }
 
 // command builds the settings-applier command tree; the changed keys are
-// read from stdin, logs go to stderr.
-func command(stdin io.Reader, stderr io.Writer) *cobra.Command {
+// read from stdin, logs go to stderr; restart commands of programs run in
+// process.
+func command(stdin io.Reader, stderr io.Writer, programs Programs) *cobra.Command {
 	var o options
 	root := &cobra.Command{
 		Use:   "settings-applier [--all]",
@@ -57,7 +70,7 @@ func command(stdin io.Reader, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return apply(cmd.Context(), o, stdin, cmd.OutOrStdout(), log)
+			return apply(cmd.Context(), o, programs, stdin, cmd.OutOrStdout(), log)
 		},
 	}
 	f := root.Flags()
@@ -140,7 +153,7 @@ func apiCommand(o *options, stderr io.Writer, use, short string,
 }
 
 // apply renders and restarts for the keys on stdin, or for all with --all.
-func apply(ctx context.Context, o options, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
+func apply(ctx context.Context, o options, programs Programs, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
 	var keys []string
 	if !o.all {
 		dec := json.NewDecoder(io.LimitReader(stdin, 1<<20))
@@ -154,6 +167,13 @@ func apply(ctx context.Context, o options, stdin io.Reader, stdout io.Writer, lo
 	client := apiclient.New(o.socket)
 	defer client.Close()
 	restarter := SystemRestarter{Output: stdout}
+	if programs != nil {
+		if self, err := os.Executable(); err != nil {
+			log.Warn("find this program; restart commands will run as new processes", "error", err)
+		} else {
+			restarter.Programs, restarter.Self = programs, self
+		}
+	}
 	if units, err := ConnectSystemd(ctx); err != nil {
 		log.Warn("systemd D-Bus unavailable; systemctl commands will be run as programs", "error", err)
 	} else {

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -30,13 +31,30 @@ type Units interface {
 	Reload(ctx context.Context) error
 }
 
+// Program is an agent of the multi-call binary, as package agent runs it:
+// args without the program name, the exit code returned.
+type Program func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+
+// Programs finds an agent of the multi-call binary by its command name.
+type Programs func(name string) (Program, bool)
+
 // SystemRestarter runs each service's restart-commands. A command
 // "[/usr]/bin/systemctl try-restart|try-reload-or-restart|reload-or-try-restart UNIT..."
-// goes to Units (systemd over D-Bus) instead of spawning systemctl; any
-// other command is split on single spaces and run without a shell, with
-// CHANGED_SETTINGS set to the space-separated changed keys.
+// goes to Units (systemd over D-Bus) instead of spawning systemctl. A
+// command whose program is a link to Self named after one of Programs
+// (settings-applier set-hostname, host-ctr configure) runs in this
+// process, with the changed keys in its context (settings.WithChanged):
+// under QEMU's emulation each new process of the agents' binary costs
+// 0.1-0.3 s of boot. Any other command is split on single spaces and run
+// without a shell, with settings.ChangedEnv set to the space-separated
+// changed keys.
 type SystemRestarter struct {
 	Units Units
+	// Programs and Self (this process's executable) enable running the
+	// agents' commands in process; nil or empty runs every command as a
+	// new process.
+	Programs Programs
+	Self     string
 	// Output receives what each command printed (settings-applier passes
 	// its stderr); nil discards it unless the command fails.
 	Output io.Writer
@@ -52,10 +70,16 @@ func (r SystemRestarter) Restart(ctx context.Context, name string, svc settings.
 			}
 			continue
 		}
+		if run, ok := r.program(argv[0]); ok {
+			if err := r.runProgram(ctx, run, argv[1:], changed); err != nil {
+				return fmt.Errorf("restart service %s: run %q in process: %w", name, cmdline, err)
+			}
+			continue
+		}
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = os.Environ()
 		if changed != nil {
-			cmd.Env = append(cmd.Env, "CHANGED_SETTINGS="+strings.Join(changed, " "))
+			cmd.Env = append(cmd.Env, settings.ChangedEnv+"="+strings.Join(changed, " "))
 		}
 		out, err := cmd.CombinedOutput()
 		if r.Output != nil {
@@ -64,6 +88,40 @@ func (r SystemRestarter) Restart(ctx context.Context, name string, svc settings.
 		if err != nil {
 			return fmt.Errorf("restart service %s: run %q: %w: %s", name, cmdline, err, strings.TrimSpace(string(out)))
 		}
+	}
+	return nil
+}
+
+// program returns the agent that path runs when path is a link to Self
+// named after one of Programs.
+func (r SystemRestarter) program(path string) (Program, bool) {
+	if r.Programs == nil || r.Self == "" {
+		return nil, false
+	}
+	run, ok := r.Programs(filepath.Base(path))
+	if !ok {
+		return nil, false
+	}
+	target, err := os.Stat(path)
+	if err != nil {
+		return nil, false
+	}
+	self, err := os.Stat(r.Self)
+	if err != nil || !os.SameFile(target, self) {
+		return nil, false
+	}
+	return run, true
+}
+
+// runProgram runs an agent in this process as its command line would.
+func (r SystemRestarter) runProgram(ctx context.Context, run Program, args, changed []string) error {
+	var out bytes.Buffer
+	code := run(settings.WithChanged(ctx, changed), args, &out, &out)
+	if r.Output != nil {
+		r.Output.Write(out.Bytes())
+	}
+	if code != 0 {
+		return fmt.Errorf("exit status %d: %s", code, strings.TrimSpace(out.String()))
 	}
 	return nil
 }
