@@ -249,13 +249,3 @@ func TestRewriteTableWaits(t *testing.T) {
 		t.Fatalf("rewriteTable = %q on disks %q, want %q on vda vda", got, disks, want)
 	}
 }
-
-func TestReadModuleList(t *testing.T) {
-	got, err := readModuleList("# comment\n/lib/modules/k/a.ko\n\n/lib/modules/k/b.ko\n")
-	if err != nil || len(got) != 2 || got[1] != "/lib/modules/k/b.ko" {
-		t.Fatalf("readModuleList = %v, %v", got, err)
-	}
-	if _, err := readModuleList("a.ko\n"); err == nil {
-		t.Fatal("readModuleList accepted a relative path")
-	}
-}

@@ -58,7 +58,9 @@ func DefaultModules() []string {
 }
 
 // Build writes a compressed cpio newc archive to out with, in sorted order:
-// /init, /etc/modules.order (absolute module paths in load order), the
+// /init, /etc/modules.order (absolute module paths in load order, each
+// followed by ": " and the paths of the modules it must be loaded after,
+// Module.After, when it has any), the
 // uncompressed modules under /lib/modules/<kver>/, and the empty mount
 // points /dev, /proc, /sys and /newroot. All entries are owned by 0:0 with
 // mtime opts.ModTime; there are no device nodes. The same inputs always
@@ -87,6 +89,10 @@ func Build(ctx context.Context, out io.Writer, opts Options) error {
 	files := map[string][]byte{"init": initBin}
 	modes := map[string]uint32{"init": modeFile | 0o755}
 	var order strings.Builder
+	archivePath := map[string]string{}
+	for _, m := range mods {
+		archivePath[m.Name] = "/" + m.ArchivePath(kver)
+	}
 	for _, m := range mods {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("build initramfs: %w", err)
@@ -98,7 +104,15 @@ func Build(ctx context.Context, out io.Writer, opts Options) error {
 		p := m.ArchivePath(kver)
 		files[p] = data
 		modes[p] = modeFile | 0o644
-		order.WriteString("/" + p + "\n")
+		order.WriteString("/" + p)
+		for i, a := range m.After {
+			sep := " "
+			if i == 0 {
+				sep = ": "
+			}
+			order.WriteString(sep + archivePath[a])
+		}
+		order.WriteString("\n")
 	}
 	files["etc/modules.order"] = []byte(order.String())
 	modes["etc/modules.order"] = modeFile | 0o644

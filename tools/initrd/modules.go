@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -30,6 +31,12 @@ type Module struct {
 	Depends  []string // hard dependencies (modinfo "depends=")
 	SoftPre  []string // soft dependencies loaded before (modinfo "softdep=pre:")
 	SoftPost []string // soft dependencies loaded after (modinfo "softdep=post:")
+	// After names the modules of the closure that must be loaded before
+	// this one: its hard dependencies, the providers of its soft "pre"
+	// dependencies and the modules that name it a soft "post" dependency,
+	// each one earlier in the order. The initramfs loads modules whose
+	// After are loaded in parallel.
+	After []string
 }
 
 // ArchivePath is the path the module gets inside the initramfs: below
@@ -279,6 +286,7 @@ func (t *moduleTree) resolve(ctx context.Context, names []string) ([]Module, err
 		done     = 2
 	)
 	state := map[string]int{}
+	postOf := map[string][]string{} // module → the modules that name it a soft "post" dependency
 	var order []Module
 	var errs []error
 	var visit func(name string, chain []string, soft bool)
@@ -310,25 +318,30 @@ func (t *moduleTree) resolve(ctx context.Context, names []string) ([]Module, err
 			return
 		}
 		next := append(append([]string{}, chain...), name)
-		softVisit := func(deps []string) {
+		softVisit := func(deps []string) (visited []string) {
 			for _, d := range deps {
 				ps, err := t.providers(ctx, d)
 				if err != nil {
 					errs = append(errs, err)
-					return
+					return visited
 				}
 				for _, p := range ps {
 					visit(p, next, true)
+					visited = append(visited, p)
 				}
 			}
+			return visited
 		}
-		softVisit(mi.softPre)
+		after := softVisit(mi.softPre)
 		for _, d := range mi.depends {
 			visit(d, next, false)
+			after = append(after, canonical(d))
 		}
 		state[name] = done
-		order = append(order, Module{Name: name, Path: t.paths[name], Depends: mi.depends, SoftPre: mi.softPre, SoftPost: mi.softPost})
-		softVisit(mi.softPost)
+		order = append(order, Module{Name: name, Path: t.paths[name], Depends: mi.depends, SoftPre: mi.softPre, SoftPost: mi.softPost, After: after})
+		for _, p := range softVisit(mi.softPost) {
+			postOf[p] = append(postOf[p], name)
+		}
 	}
 	for _, n := range names {
 		visit(canonical(n), nil, false)
@@ -338,6 +351,22 @@ func (t *moduleTree) resolve(ctx context.Context, names []string) ([]Module, err
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("resolve kernel modules: %w", errors.Join(errs...))
+	}
+	// Keep in After only modules of the closure earlier in the order
+	// (built-in ones and soft dependencies met later drop out), once.
+	pos := map[string]int{}
+	for i, m := range order {
+		pos[m.Name] = i
+	}
+	for i := range order {
+		m := &order[i]
+		var after []string
+		for _, n := range append(m.After, postOf[m.Name]...) {
+			if p, ok := pos[n]; ok && p < i && !slices.Contains(after, n) {
+				after = append(after, n)
+			}
+		}
+		m.After = after
 	}
 	return order, nil
 }
