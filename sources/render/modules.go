@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/petrel-os/petrel/sources/apiclient"
+	"github.com/petrel-os/petrel/sources/settings"
 )
 
 // ModulesKey is the setting of kernel modules: name → {allowed, autoload}.
@@ -72,7 +73,9 @@ func (l Loader) LoadModules(ctx context.Context, modules map[string]any, out io.
 }
 
 func (l Loader) load(ctx context.Context, name string) error {
-	if !moduleName(name) {
+	// The settings model checked the name when it was set; checked again
+	// before it reaches modprobe's command line.
+	if !settings.IsModuleName(name) {
 		return fmt.Errorf("load kernel module %q: not a module name", name)
 	}
 	modprobe, sys := l.Modprobe, l.Sys
@@ -91,21 +94,6 @@ func (l Loader) load(ctx context.Context, name string) error {
 		return fmt.Errorf("load kernel module %s: modprobe succeeded but the kernel does not list it: %w", name, err)
 	}
 	return nil
-}
-
-// moduleName is the settings model's check of a module name (letters,
-// digits, '_' and '-'), repeated before a name reaches modprobe's
-// command line.
-func moduleName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // modulesFromAPI reads ModulesKey through the API and loads what it

@@ -272,9 +272,14 @@ func cpuSetProblem(s string) string {
 
 var moduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// IsModuleName reports whether s is a kernel module name as the settings
+// model accepts it (settings.kernel.modules): 1 to 64 letters, digits,
+// '_' and '-'.
+func IsModuleName(s string) bool { return moduleNameRE.MatchString(s) }
+
 // moduleNameProblem checks a kernel module name (settings.kernel.modules).
 func moduleNameProblem(s string) string {
-	if !moduleNameRE.MatchString(s) {
+	if !IsModuleName(s) {
 		return fmt.Sprintf("expected a kernel module name of letters, digits, '_' and '-', got %q", s)
 	}
 	return ""
