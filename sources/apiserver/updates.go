@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/petrel-os/petrel/sources/api"
+	"github.com/petrel-os/petrel/sources/flock"
 	"github.com/petrel-os/petrel/sources/outfile"
 	"github.com/petrel-os/petrel/sources/updater"
 )
@@ -124,9 +125,10 @@ func (u *updates) save(st *api.UpdateStatus) error {
 	return outfile.WriteFile(u.cfg.StatusPath, append(data, '\n'), outfile.Options{Mode: 0o644})
 }
 
-// lock takes the update lock without waiting: errorf 423 when a command
-// holds it. Closing the file releases it.
-func (u *updates) lock() (*os.File, error) {
+// lock takes the update lock, waiting only flock.Grace for a holder to
+// let go: errorf 423 when a command holds it. Closing the file releases
+// it.
+func (u *updates) lock(ctx context.Context) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(u.cfg.LockPath), 0o755); err != nil {
 		return nil, fmt.Errorf("create directory of update lock: %w", err)
 	}
@@ -134,9 +136,9 @@ func (u *updates) lock() (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open update lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := flock.LockGrace(ctx, f); err != nil {
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		if errors.Is(err, flock.ErrLocked) && ctx.Err() == nil {
 			return nil, errorf(http.StatusLocked, msgLockHeld)
 		}
 		return nil, fmt.Errorf("lock %q: %w", u.cfg.LockPath, err)
@@ -216,7 +218,7 @@ func (s *Server) getUpdateStatus(*http.Request) (any, error) {
 func (s *Server) startUpdate(cmd api.UpdateCommand) func(*http.Request) (any, error) {
 	return func(r *http.Request) (any, error) {
 		u := s.updates
-		lock, err := u.lock()
+		lock, err := u.lock(r.Context())
 		if err != nil {
 			return nil, err
 		}
@@ -347,7 +349,7 @@ func (s *Server) readBanks(ctx context.Context, st *api.UpdateStatus) (updater.B
 // uninitialized on a new boot: a refresh initializes it.
 func (s *Server) restoreUpdates(ctx context.Context) {
 	u := s.updates
-	lock, err := u.lock()
+	lock, err := u.lock(ctx)
 	if err != nil {
 		s.log.Warn("restore update status", "error", err)
 		return

@@ -73,7 +73,7 @@ func (u *updateHarness) restored(t *testing.T) (int, api.UpdateStatus, string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for {
-		lock, err := newUpdates(u.cfg).lock()
+		lock, err := newUpdates(u.cfg).lock(t.Context())
 		if err == nil {
 			lock.Close()
 			break

@@ -57,3 +57,19 @@ func Lock(ctx context.Context, f *os.File, onWait func()) error {
 		}
 	}
 }
+
+// Grace is how long LockGrace waits for another holder to let go. A lock
+// held for less is a command that is just ending, or a process forked
+// while the lock was held: a flock belongs to the open file, which a fork
+// shares until the child execs and closes it. A real holder of an agent's
+// lock (an update command) holds it for seconds to minutes.
+const Grace = time.Second
+
+// LockGrace takes an exclusive lock on f, waiting up to Grace (less if
+// ctx ends first) for another process to let go. When it does not, the
+// error wraps ErrLocked.
+func LockGrace(ctx context.Context, f *os.File) error {
+	gctx, cancel := context.WithTimeout(ctx, Grace)
+	defer cancel()
+	return Lock(gctx, f, nil)
+}

@@ -50,3 +50,33 @@ func TestLock(t *testing.T) {
 		t.Fatalf("TryLock of a directory = %v", err)
 	}
 }
+
+// TestLockGrace: a holder that lets go within Grace is waited for; one
+// that keeps the lock makes LockGrace fail with ErrLocked after Grace.
+func TestLockGrace(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "lock")
+	open := func() *os.File {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	holder, waiter := open(), open()
+	if err := TryLock(holder); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := LockGrace(t.Context(), waiter); !errors.Is(err, ErrLocked) {
+		t.Fatalf("LockGrace while held = %v, want ErrLocked", err)
+	}
+	if waited := time.Since(start); waited < Grace {
+		t.Errorf("LockGrace gave up after %v, before the grace of %v", waited, Grace)
+	}
+	time.AfterFunc(Grace/10, func() { holder.Close() })
+	if err := LockGrace(t.Context(), waiter); err != nil {
+		t.Fatalf("LockGrace with a holder that lets go within the grace = %v", err)
+	}
+}

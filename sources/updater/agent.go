@@ -11,7 +11,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -237,19 +236,11 @@ func (a *agent) statusCmd() *cobra.Command {
 	return cmd
 }
 
-// lockGrace is how long a command waits for the lock before it reports
-// ExitLocked. A real updater command holds the lock for seconds to
-// minutes; a holder that lets go within the grace is a command that is
-// just ending or a process forked while the lock was held, whose copy of
-// the descriptor goes when it execs (flock belongs to the open file, and
-// a fork shares it).
-const lockGrace = time.Second
-
 // locked runs fn with the agent's lock held (ExitLocked when another
-// command holds it past lockGrace) and the disk located, then prints the
-// banks' status.
+// command holds it past flock.Grace) and the disk located, then prints
+// the banks' status.
 func (a *agent) locked(ctx context.Context, asJSON bool, fn func(context.Context, *partflip.Location) error) error {
-	lctx, cancel := context.WithTimeout(ctx, lockGrace)
+	lctx, cancel := context.WithTimeout(ctx, flock.Grace)
 	unlock, err := lock(lctx, a.o.lockPath)
 	cancel()
 	if errors.Is(err, flock.ErrLocked) && ctx.Err() == nil {
