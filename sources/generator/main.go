@@ -13,11 +13,12 @@ import (
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/cli"
+	"github.com/petrel-os/petrel/sources/settings"
 )
 
 // Main is the sundog agent:
 //
-//	sundog [--socket-path P] [--transaction T] [--timeout D]
+//	sundog [--socket-path P] [--transaction T] [--commit T] [--timeout D]
 //	sundog generate-seed     print a random update seed 0..2047 (a generator)
 //
 // Exit codes: 0 ok, 1 failure, 2 usage.
@@ -26,8 +27,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 type options struct {
-	socket, tx, logLevel string
-	timeout              time.Duration
+	socket, tx, commit, logLevel string
+	timeout                      time.Duration
 }
 
 // command builds the sundog command tree; logs go to stderr.
@@ -44,6 +45,9 @@ func command(stderr io.Writer) *cobra.Command {
 			}
 			c := apiclient.New(o.socket)
 			defer c.Close()
+			if _, err := settings.CommitFirst(cmd.Context(), c, o.commit, cmd.OutOrStdout(), log); err != nil {
+				return err
+			}
 			res, err := Run(cmd.Context(), Config{API: c, Transaction: o.tx, Timeout: o.timeout, Logger: log})
 			if err != nil {
 				return err
@@ -55,6 +59,7 @@ func command(stderr io.Writer) *cobra.Command {
 	f := root.Flags()
 	f.StringVar(&o.socket, "socket-path", api.DefaultSocketPath, "API socket")
 	f.StringVar(&o.tx, "transaction", api.LaunchTransaction, "transaction receiving generated settings")
+	f.StringVar(&o.commit, "commit", "", settings.CommitUsage)
 	f.DurationVar(&o.timeout, "timeout", DefaultTimeout, "time limit of each generator")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	root.AddCommand(&cobra.Command{

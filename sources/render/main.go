@@ -14,6 +14,7 @@ import (
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/cli"
+	"github.com/petrel-os/petrel/sources/settings"
 )
 
 // Main is the settings-applier agent (upstream's thar-be-settings):
@@ -26,6 +27,9 @@ import (
 //	settings-applier load-modules       load the modules settings.kernel.modules autoloads
 //	settings-applier write-static-pods  write kubelet's static pods from settings.kubernetes.static-pods
 //	settings-applier write-resolv-conf  write /etc/resolv.conf from settings.dns, or else DHCP
+//
+// With --commit T, the first two forms first commit transaction T through
+// the API (as settings-committer does) and include its keys.
 //
 // --daemon is accepted for apiserver's CommandApplier; the work is done
 // before exiting (no fork). Exit codes: 0 ok, 1 failure, 2 usage. The
@@ -52,8 +56,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 type options struct {
-	all, daemon            bool
-	socket, root, logLevel string
+	all, daemon                    bool
+	socket, root, commit, logLevel string
 }
 
 // command builds the settings-applier command tree; the changed keys are
@@ -75,6 +79,7 @@ func command(stdin io.Reader, stderr io.Writer, programs Programs) *cobra.Comman
 	}
 	f := root.Flags()
 	f.BoolVar(&o.all, "all", false, "render every configuration file and restart every service")
+	f.StringVar(&o.commit, "commit", "", settings.CommitUsage)
 	f.BoolVar(&o.daemon, "daemon", false, "accepted for compatibility; the work is done before exiting")
 	f.StringVar(&o.socket, "socket-path", api.DefaultSocketPath, "API socket")
 	f.StringVar(&o.root, "root", "/", "root directory for configuration files and templates")
@@ -166,6 +171,13 @@ func apply(ctx context.Context, o options, programs Programs, stdin io.Reader, s
 	}
 	client := apiclient.New(o.socket)
 	defer client.Close()
+	committed, err := settings.CommitFirst(ctx, client, o.commit, stdout, log)
+	if err != nil {
+		return err
+	}
+	if !o.all {
+		keys = append(keys, committed...)
+	}
 	restarter := SystemRestarter{Output: stdout}
 	if programs != nil {
 		if self, err := os.Executable(); err != nil {
@@ -182,7 +194,6 @@ func apply(ctx context.Context, o options, programs Programs, stdin io.Reader, s
 	}
 	a := &Applier{Source: APISource{Client: client}, Restarter: restarter, Root: o.root, Logger: log}
 	var res Result
-	var err error
 	if o.all {
 		res, err = a.All(ctx)
 	} else {
