@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,7 +36,17 @@ var defaultInits = []string{"/sbin/init", "/usr/lib/systemd/systemd", "/etc/init
 // Main is the entry point of /init. It must run as PID 1 in an initramfs.
 // On success it never returns (the real init replaces it); on a fatal error
 // it prints the error, waits a few seconds and reboots the machine.
+// Started by /init itself as "/init --preload N", it is the reader of the
+// preload instead (startPreload).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[0] == preloadArg && os.Getpid() != 1 {
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n < 1 || n > maxPreloadFiles {
+			fmt.Fprintf(stderr, "%s%s %q: expected the number of files, 1 to %d\n", prefix, preloadArg, args[1], maxPreloadFiles)
+			return 2
+		}
+		return runPreload(ctx, n, stdout)
+	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(stderr, prefix+"refusing to run: must be PID 1 in an initramfs (it mounts, switches root and reboots)")
 		return 2
@@ -123,6 +134,7 @@ func run(ctx context.Context, con console) error {
 	if err != nil {
 		return err
 	}
+	startPreload(con, NewRoot)
 	con.printf("switching root, exec %s", strings.Join(append([]string{initPath}, cl.InitArgs...), " "))
 	return switchRoot(initPath, cl.InitArgs)
 }

@@ -41,6 +41,10 @@ func TestSELinuxEnforcing(t *testing.T) {
 		"security=selinux enforcing=1",
 		"petrel-init: loaded SELinux policy petrel (/usr/share/factory/etc/selinux/petrel/policy/policy.33), enforcing",
 		"systemd[1]: Successfully loaded SELinux policy",
+		// The shipped preload list (packages/host/preload), read by a
+		// child of /init that runs on under systemd's policy.
+		"petrel-init: reading ahead 2 files",
+		"petrel-init: read ahead 2 files",
 		// petrel-ready runs as a system agent; the type exists only in Petrel's policy.
 		"petrel: selinux enforcing, policy petrel, context system_u:system_r:system_t:s0-s0:c0.c1023",
 	} {
