@@ -95,8 +95,10 @@ func (a *assembly) prepareBoot(ctx context.Context, p *partitionImages) error {
 		out.Close()
 		return fmt.Errorf("create initramfs: %w", err)
 	}
+	// zstd: 9% smaller than gzip (2.3 against 2.5 MiB), so GRUB reads less,
+	// and the kernel unpacks it faster (docs/performance.md).
 	err = initrd.Build(ctx, out, initrd.Options{
-		Init: initBin, ModuleDir: mods[0], Modules: initrd.DefaultModules(), ModTime: time.Unix(a.in.Epoch, 0).UTC(),
+		Init: initBin, ModuleDir: mods[0], Modules: initrd.DefaultModules(), ModTime: time.Unix(a.in.Epoch, 0).UTC(), Compression: initrd.Zstd,
 	})
 	if cerr := out.Close(); err == nil {
 		err = cerr
