@@ -68,11 +68,14 @@ func (r *Runner) RunHost(ctx context.Context, c *apiclient.Client, name string) 
 // Units starts and stops systemd units; render.DBusUnits is the real one.
 // Start and restart only queue the job: at boot the host containers'
 // units are ordered after bootstrap-containers.service, which is ordered
-// after the settings-applier that runs Configure. Stop waits.
+// after the settings-applier that runs Configure. Stop waits. Active
+// tells whether a unit runs (or is starting or stopping) without loading
+// it.
 type Units interface {
 	StartUnit(ctx context.Context, unit string) error
 	RestartUnit(ctx context.Context, unit string) error
 	StopUnit(ctx context.Context, unit string) error
+	Active(ctx context.Context, unit string) (bool, error)
 }
 
 // hostUnit is the unit of host container name.
@@ -108,7 +111,13 @@ func Configure(ctx context.Context, s *Settings, changed []string, units Units, 
 		var err error
 		switch {
 		case !hc.Enabled:
-			err = units.StopUnit(ctx, unit)
+			// Only a unit that runs is stopped: at boot none does, and a
+			// stop job would have systemd load the unit and the boot wait
+			// for the job (0.2-0.3 s under emulation, on the way to host
+			// ready). If systemd cannot say, the stop is asked for.
+			if active, aerr := units.Active(ctx, unit); aerr != nil || active {
+				err = units.StopUnit(ctx, unit)
+			}
 			if werr := status.write(api.ContainerStatus{ID: name, Type: string(KindHost), Source: hc.Source,
 				Superpowered: hc.Superpowered, State: api.ContainerDisabled}); werr != nil {
 				log.Warn("write container status", "container", name, "error", werr)

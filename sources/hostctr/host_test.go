@@ -13,8 +13,9 @@ import (
 // recordUnits records the unit jobs Configure asks for; a unit named in
 // fail fails.
 type recordUnits struct {
-	calls []string
-	fail  string
+	calls  []string
+	fail   string
+	active map[string]bool
 }
 
 func (u *recordUnits) do(verb, unit string) error {
@@ -27,6 +28,12 @@ func (u *recordUnits) do(verb, unit string) error {
 func (u *recordUnits) StartUnit(_ context.Context, unit string) error   { return u.do("start", unit) }
 func (u *recordUnits) RestartUnit(_ context.Context, unit string) error { return u.do("restart", unit) }
 func (u *recordUnits) StopUnit(_ context.Context, unit string) error    { return u.do("stop", unit) }
+func (u *recordUnits) Active(_ context.Context, unit string) (bool, error) {
+	if unit == u.fail {
+		return false, fmt.Errorf("read the state of %s: no answer", unit)
+	}
+	return u.active[unit], nil
+}
 
 func TestConfigure(t *testing.T) {
 	s := &Settings{HostContainers: map[string]HostContainer{
@@ -38,25 +45,31 @@ func TestConfigure(t *testing.T) {
 		name    string
 		changed []string
 		fail    string
+		active  bool // admin's unit runs
 		want    []string
 		wantErr string
 	}{
-		{name: "boot: start enabled, stop disabled", want: []string{
+		{name: "boot: start enabled, disabled not running", want: []string{
+			"start host-containers@control.service", "start host-containers@extra.service"}},
+		{name: "boot: start enabled, stop disabled that runs", active: true, want: []string{
 			"stop host-containers@admin.service", "start host-containers@control.service", "start host-containers@extra.service"}},
 		{name: "one container changed", changed: []string{"settings.host-containers.control.source"},
 			want: []string{"restart host-containers@control.service"}},
-		{name: "disabled at runtime", changed: []string{"settings.host-containers.admin.enabled", "settings.motd"},
+		{name: "disabled at runtime", changed: []string{"settings.host-containers.admin.enabled", "settings.motd"}, active: true,
 			want: []string{"stop host-containers@admin.service"}},
 		{name: "a prefix of another name is not it", changed: []string{"settings.host-containers.ext"}, want: nil},
-		{name: "registry settings restart all", changed: []string{"settings.container-registry.insecure-registries"}, want: []string{
+		{name: "registry settings restart all", changed: []string{"settings.container-registry.insecure-registries"}, active: true, want: []string{
 			"stop host-containers@admin.service", "restart host-containers@control.service", "restart host-containers@extra.service"}},
-		{name: "one failure does not stop the others", fail: "host-containers@control.service", want: []string{
+		{name: "state unknown: stop", fail: "host-containers@admin.service", want: []string{
 			"stop host-containers@admin.service", "start host-containers@control.service", "start host-containers@extra.service"},
+			wantErr: "host container admin: stop host-containers@admin.service: job failed"},
+		{name: "one failure does not stop the others", fail: "host-containers@control.service", want: []string{
+			"start host-containers@control.service", "start host-containers@extra.service"},
 			wantErr: "host container control: start host-containers@control.service: job failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			units := &recordUnits{fail: tc.fail}
+			units := &recordUnits{fail: tc.fail, active: map[string]bool{"host-containers@admin.service": tc.active}}
 			err := Configure(context.Background(), s, tc.changed, units, dir, nil)
 			if !slices.Equal(units.calls, tc.want) {
 				t.Errorf("unit jobs = %q, want %q", units.calls, tc.want)
@@ -68,7 +81,7 @@ func TestConfigure(t *testing.T) {
 			if rerr != nil {
 				t.Fatal(rerr)
 			}
-			if slices.Contains(tc.want, "stop host-containers@admin.service") {
+			if tc.changed == nil || slices.Contains(tc.want, "stop host-containers@admin.service") {
 				if got := st["admin"]; got.State != api.ContainerDisabled || !got.Superpowered {
 					t.Errorf("status of the disabled admin container = %+v, want disabled", got)
 				}

@@ -241,6 +241,17 @@ func (u *DBusUnits) RestartUnit(ctx context.Context, unit string) error {
 	return nil
 }
 
+// Active reports whether unit is active, activating, deactivating or
+// reloading. It lists loaded units only, so it does not load unit: one
+// systemd has not loaded is not active.
+func (u *DBusUnits) Active(ctx context.Context, unit string) (bool, error) {
+	units, err := u.Conn.ListUnitsByPatternsContext(ctx, []string{"active", "activating", "deactivating", "reloading"}, []string{unit})
+	if err != nil {
+		return false, fmt.Errorf("read the state of %s: %w", unit, err)
+	}
+	return len(units) > 0, nil
+}
+
 // StopUnit stops unit and waits for the job.
 func (u *DBusUnits) StopUnit(ctx context.Context, unit string) error {
 	return u.wait(ctx, "stop", unit, func(ch chan<- string) (int, error) {
