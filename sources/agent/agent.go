@@ -21,6 +21,7 @@ import (
 	"github.com/petrel-os/petrel/sources/generator"
 	"github.com/petrel-os/petrel/sources/hostctr"
 	"github.com/petrel-os/petrel/sources/migration"
+	"github.com/petrel-os/petrel/sources/multicall"
 	"github.com/petrel-os/petrel/sources/partflip"
 	"github.com/petrel-os/petrel/sources/pluto"
 	"github.com/petrel-os/petrel/sources/ready"
@@ -51,15 +52,18 @@ func Agents() map[string]MainFunc {
 		"pluto":              pluto.Main,
 		"settings-committer": settings.CommitterMain,
 		"storewolf":          settings.StorewolfMain,
-		"sundog":             generator.Main,
 		"updater":            updater.Main,
 	}
 	// settings-applier runs the restart commands that name an agent of
-	// this binary (its own subcommands, host-ctr configure) in its process.
-	agents["settings-applier"] = MainFunc(render.MainIn(func(name string) (render.Program, bool) {
+	// this binary (its own subcommands, host-ctr configure) in its process;
+	// sundog runs the setting generators that name one (sundog
+	// generate-seed) in its process too.
+	programs := multicall.Programs(func(name string) (multicall.Program, bool) {
 		run, ok := agents[name]
-		return render.Program(run), ok
-	}))
+		return multicall.Program(run), ok
+	})
+	agents["settings-applier"] = MainFunc(render.MainIn(programs))
+	agents["sundog"] = MainFunc(generator.MainIn(programs))
 	return agents
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/multicall"
 )
 
 func TestSplit(t *testing.T) {
@@ -163,5 +165,83 @@ func TestRunBadKeyFromAPI(t *testing.T) {
 	_, err := Run(context.Background(), Config{API: f, Transaction: "tx"})
 	if !errors.Is(err, datastore.ErrInvalidKey) || !strings.Contains(err.Error(), "read live settings: flatten settings: invalid key") {
 		t.Fatalf("Run = %v, want a datastore.ErrInvalidKey naming the live settings", err)
+	}
+}
+
+// TestRunInProcess: a generator whose program is a link to this
+// executable, named after one of the programs, runs in process, its exit
+// status read as a process's would be; another program, or any program
+// when proxy variables are set, runs as a new process.
+func TestRunInProcess(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	self := filepath.Join(dir, "petrel")
+	if err := os.WriteFile(self, []byte("#!/bin/sh\necho '\"petrel ran as a process\"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("petrel", filepath.Join(dir, "sundog")); err != nil {
+		t.Fatal(err)
+	}
+	var calls [][]string
+	programs := multicall.Programs(func(name string) (multicall.Program, bool) {
+		if name != "sundog" {
+			return nil, false
+		}
+		return func(_ context.Context, args []string, stdout, stderr io.Writer) int {
+			calls = append(calls, args)
+			switch args[0] {
+			case "skip":
+				return ExitSkip
+			case "fail":
+				fmt.Fprintln(stderr, "it went wrong")
+				return 1
+			}
+			fmt.Fprintln(stdout, `"in process"`)
+			return 0
+		}, true
+	})
+	sundog := filepath.Join(dir, "sundog")
+	for _, tc := range []struct {
+		name, cmd string
+		live      map[string]any
+		want      any // the generated motd, nil when skipped
+		calls     int
+		err       string
+	}{
+		{name: "in process", cmd: sundog + " generate", want: "in process", calls: 1},
+		{name: "skips in process", cmd: sundog + " skip", calls: 1},
+		{name: "fails in process", cmd: sundog + " fail", calls: 1, err: `settings.motd: "` + sundog + ` fail": exit status 1: it went wrong`},
+		{name: "another program", cmd: self + " generate", want: "petrel ran as a process"},
+		{name: "proxy set", cmd: sundog + " generate", live: map[string]any{"network": map[string]any{"https-proxy": "http://p:3128"}}, want: "petrel ran as a process"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls = nil
+			live := tc.live
+			if live == nil {
+				live = map[string]any{}
+			}
+			f := &fakeAPI{gens: map[string]string{"settings.motd": tc.cmd}, live: live, pending: map[string]any{}}
+			res, err := Run(context.Background(), Config{API: f, Transaction: "t", Programs: programs, Self: self})
+			if tc.err != "" {
+				if !errors.Is(err, ErrGenerator) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Run = %v, want an ErrGenerator containing %q", err, tc.err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if len(calls) != tc.calls {
+				t.Errorf("%d calls in process, want %d", len(calls), tc.calls)
+			}
+			switch {
+			case tc.want == nil && tc.err == "":
+				if len(f.set) != 0 || len(res.Skipped) != 1 {
+					t.Errorf("set %v, skipped %v; want the setting skipped", f.set, res.Skipped)
+				}
+			case tc.want != nil:
+				if len(f.set) != 1 || !reflect.DeepEqual(f.set[0], map[string]any{"motd": tc.want}) {
+					t.Errorf("set %v, want motd %q", f.set, tc.want)
+				}
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/cli"
+	"github.com/petrel-os/petrel/sources/multicall"
 	"github.com/petrel-os/petrel/sources/settings"
 )
 
@@ -23,7 +25,16 @@ import (
 //
 // Exit codes: 0 ok, 1 failure, 2 usage.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return cli.Run(ctx, command(stderr), args, stdout, stderr)
+	return cli.Run(ctx, command(stderr, nil), args, stdout, stderr)
+}
+
+// MainIn returns Main for a sundog linked into the multi-call binary of
+// programs: a generator whose program is a link to this executable runs
+// in this process (Config.Programs).
+func MainIn(programs multicall.Programs) multicall.Program {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		return cli.Run(ctx, command(stderr, programs), args, stdout, stderr)
+	}
 }
 
 type options struct {
@@ -32,7 +43,7 @@ type options struct {
 }
 
 // command builds the sundog command tree; logs go to stderr.
-func command(stderr io.Writer) *cobra.Command {
+func command(stderr io.Writer, programs multicall.Programs) *cobra.Command {
 	var o options
 	root := &cobra.Command{
 		Use:   "sundog",
@@ -48,7 +59,15 @@ func command(stderr io.Writer) *cobra.Command {
 			if _, err := settings.CommitFirst(cmd.Context(), c, o.commit, cmd.OutOrStdout(), log); err != nil {
 				return err
 			}
-			res, err := Run(cmd.Context(), Config{API: c, Transaction: o.tx, Timeout: o.timeout, Logger: log})
+			cfg := Config{API: c, Transaction: o.tx, Timeout: o.timeout, Logger: log}
+			if programs != nil {
+				if self, err := os.Executable(); err != nil {
+					log.Warn("find this program; generators will run as new processes", "error", err)
+				} else {
+					cfg.Programs, cfg.Self = programs, self
+				}
+			}
+			res, err := Run(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

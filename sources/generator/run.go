@@ -17,6 +17,7 @@ import (
 
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/datastore"
+	"github.com/petrel-os/petrel/sources/multicall"
 	"github.com/petrel-os/petrel/sources/settings"
 )
 
@@ -40,6 +41,13 @@ type Config struct {
 	Transaction string
 	Timeout     time.Duration // per generator; 0 means DefaultTimeout
 	Logger      *slog.Logger
+	// Programs and Self (this process's executable): a generator whose
+	// program is a link to Self named after one of Programs (sundog
+	// generate-seed) runs in this process, unless proxy variables are
+	// set for the generators, which a function call could not give it.
+	// Nil or empty runs every generator as a new process.
+	Programs multicall.Programs
+	Self     string
 }
 
 // Result says what Run did.
@@ -86,7 +94,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if err != nil || k.Segments()[0] != "settings" || len(k.Segments()) < 2 {
 			return res, fmt.Errorf("setting generator for %q: not a settings key", key)
 		}
-		v, skip, err := runOne(ctx, key, gens[key], timeout, env, log)
+		v, skip, err := cfg.runOne(ctx, key, gens[key], timeout, env, log)
 		if err != nil {
 			return res, err
 		}
@@ -154,18 +162,24 @@ func IsPopulated(populated map[string]bool, key string) bool {
 }
 
 // runOne runs one generator command.
-func runOne(ctx context.Context, key, cmdline string, timeout time.Duration, env []string, log *slog.Logger) (any, bool, error) {
+func (cfg Config) runOne(ctx context.Context, key, cmdline string, timeout time.Duration, env []string, log *slog.Logger) (any, bool, error) {
 	argv, err := Split(cmdline)
 	if err != nil || len(argv) == 0 {
 		return nil, false, fmt.Errorf("%w: %s: command %q: %v", ErrGenerator, key, cmdline, err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	if run, ok := cfg.Programs.Find(cfg.Self, argv[0]); ok && len(env) == 0 {
+		if code := run(cctx, argv[1:], &stdout, &stderr); code != 0 {
+			err = exitCode(code)
+		}
+	} else {
+		cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err = cmd.Run()
+	}
 	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
 		if line != "" {
 			log.Info("generator stderr", "key", key, "line", line)
@@ -174,7 +188,7 @@ func runOne(ctx context.Context, key, cmdline string, timeout time.Duration, env
 	if cctx.Err() == context.DeadlineExceeded {
 		return nil, false, fmt.Errorf("%w: %s: %q timed out after %s", ErrGenerator, key, cmdline, timeout)
 	}
-	var ee *exec.ExitError
+	var ee interface{ ExitCode() int }
 	switch {
 	case err == nil:
 	case errors.As(err, &ee) && ee.ExitCode() == ExitSkip:
@@ -253,3 +267,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// exitCode is the exit status of a generator run in process, as
+// *exec.ExitError says it for one run as a process.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+func (c exitCode) ExitCode() int { return int(c) }

@@ -14,6 +14,7 @@ import (
 	"github.com/petrel-os/petrel/sources/api"
 	"github.com/petrel-os/petrel/sources/apiclient"
 	"github.com/petrel-os/petrel/sources/cli"
+	"github.com/petrel-os/petrel/sources/multicall"
 	"github.com/petrel-os/petrel/sources/settings"
 )
 
@@ -44,7 +45,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // MainIn returns Main for a settings-applier linked into the multi-call
 // binary of programs: a restart command that runs one of them through a
 // link to this executable runs in this process (SystemRestarter).
-func MainIn(programs Programs) Program {
+func MainIn(programs multicall.Programs) multicall.Program {
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cli.Run(ctx, command(os.Stdin, stderr, programs), args, stdout, stderr)
 	}
@@ -63,7 +64,7 @@ type options struct {
 // command builds the settings-applier command tree; the changed keys are
 // read from stdin, logs go to stderr; restart commands of programs run in
 // process.
-func command(stdin io.Reader, stderr io.Writer, programs Programs) *cobra.Command {
+func command(stdin io.Reader, stderr io.Writer, programs multicall.Programs) *cobra.Command {
 	var o options
 	root := &cobra.Command{
 		Use:   "settings-applier [--all]",
@@ -158,7 +159,7 @@ func apiCommand(o *options, stderr io.Writer, use, short string,
 }
 
 // apply renders and restarts for the keys on stdin, or for all with --all.
-func apply(ctx context.Context, o options, programs Programs, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
+func apply(ctx context.Context, o options, programs multicall.Programs, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
 	var keys []string
 	if !o.all {
 		dec := json.NewDecoder(io.LimitReader(stdin, 1<<20))

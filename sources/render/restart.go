@@ -12,6 +12,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/dbus"
 
+	"github.com/petrel-os/petrel/sources/multicall"
 	"github.com/petrel-os/petrel/sources/settings"
 )
 
@@ -31,13 +32,6 @@ type Units interface {
 	Reload(ctx context.Context) error
 }
 
-// Program is an agent of the multi-call binary, as package agent runs it:
-// args without the program name, the exit code returned.
-type Program func(ctx context.Context, args []string, stdout, stderr io.Writer) int
-
-// Programs finds an agent of the multi-call binary by its command name.
-type Programs func(name string) (Program, bool)
-
 // SystemRestarter runs each service's restart-commands. A command
 // "[/usr]/bin/systemctl try-restart|try-reload-or-restart|reload-or-try-restart UNIT..."
 // goes to Units (systemd over D-Bus) instead of spawning systemctl. A
@@ -53,7 +47,7 @@ type SystemRestarter struct {
 	// Programs and Self (this process's executable) enable running the
 	// agents' commands in process; nil or empty runs every command as a
 	// new process.
-	Programs Programs
+	Programs multicall.Programs
 	Self     string
 	// Output receives what each command printed (settings-applier passes
 	// its stderr); nil discards it unless the command fails.
@@ -70,7 +64,7 @@ func (r SystemRestarter) Restart(ctx context.Context, name string, svc settings.
 			}
 			continue
 		}
-		if run, ok := r.program(argv[0]); ok {
+		if run, ok := r.Programs.Find(r.Self, argv[0]); ok {
 			if err := r.runProgram(ctx, run, argv[1:], changed); err != nil {
 				return fmt.Errorf("restart service %s: run %q in process: %w", name, cmdline, err)
 			}
@@ -92,29 +86,8 @@ func (r SystemRestarter) Restart(ctx context.Context, name string, svc settings.
 	return nil
 }
 
-// program returns the agent that path runs when path is a link to Self
-// named after one of Programs.
-func (r SystemRestarter) program(path string) (Program, bool) {
-	if r.Programs == nil || r.Self == "" {
-		return nil, false
-	}
-	run, ok := r.Programs(filepath.Base(path))
-	if !ok {
-		return nil, false
-	}
-	target, err := os.Stat(path)
-	if err != nil {
-		return nil, false
-	}
-	self, err := os.Stat(r.Self)
-	if err != nil || !os.SameFile(target, self) {
-		return nil, false
-	}
-	return run, true
-}
-
 // runProgram runs an agent in this process as its command line would.
-func (r SystemRestarter) runProgram(ctx context.Context, run Program, args, changed []string) error {
+func (r SystemRestarter) runProgram(ctx context.Context, run multicall.Program, args, changed []string) error {
 	var out bytes.Buffer
 	code := run(settings.WithChanged(ctx, changed), args, &out, &out)
 	if r.Output != nil {

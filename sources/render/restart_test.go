@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/petrel-os/petrel/sources/multicall"
 	"github.com/petrel-os/petrel/sources/settings"
 )
 
@@ -42,7 +43,7 @@ func TestSystemRestarterInProcess(t *testing.T) {
 		changed []string
 	}
 	var calls []call
-	programs := func(name string) (Program, bool) {
+	programs := func(name string) (multicall.Program, bool) {
 		if name != "host-ctr" && name != "settings-applier" {
 			return nil, false
 		}
