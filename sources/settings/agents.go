@@ -104,13 +104,12 @@ func Commit(ctx context.Context, c *apiclient.Client, tx string, log *slog.Logge
 }
 
 // CommitFirst is the --commit flag of sundog and settings-applier: with
-// a transaction named, they commit it as settings-committer would, in
-// their own process, before their own work, and return the committed
-// keys. Run as a unit's ExecStartPre=,
-// settings-committer costs a start of the agents' binary (about 0.15 s
-// under software emulation) on the boot's critical path; upstream runs it
-// so, Petrel's units pass --commit instead. It prints what
-// settings-committer prints.
+// a transaction named, it commits it as settings-committer would, in the
+// agent's own process and before the agent's work, prints what
+// settings-committer prints and returns the committed keys. Upstream runs
+// settings-committer as the units' ExecStartPre=, which costs a start of
+// the agents' binary (about 0.15 s under software emulation) on the
+// boot's critical path; Petrel's units pass --commit instead.
 func CommitFirst(ctx context.Context, c *apiclient.Client, tx string, out io.Writer, log *slog.Logger) ([]string, error) {
 	if tx == "" {
 		return nil, nil
