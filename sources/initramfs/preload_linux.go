@@ -70,7 +70,11 @@ func startPreload(con console, root string) {
 		con.printf("preload: start the reader: %v", err)
 		return
 	}
-	con.printf("reading ahead %d files, %.1f MiB: %s", len(files), float64(size)/(1<<20), strings.Join(names, ", "))
+	opened := make([]string, len(files))
+	for i, f := range files {
+		opened[i] = f.Name()
+	}
+	con.printf("reading ahead %d files, %.1f MiB: %s", len(files), float64(size)/(1<<20), strings.Join(opened, ", "))
 }
 
 // openPreload opens the regular files among names below root, resolving
