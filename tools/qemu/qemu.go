@@ -326,15 +326,7 @@ func (vm *VM) read(r io.Reader, echo io.Writer) {
 		// GRUB starts its lines with a carriage return.
 		text := strings.Trim(sc.Text(), "\r")
 		text = stripANSI(text)
-		at := time.Since(vm.start)
-		vm.mu.Lock()
-		vm.lines = append(vm.lines, Line{At: at, Text: text})
-		if vm.log != nil {
-			fmt.Fprintf(vm.log, "[%8.3f] %s\n", at.Seconds(), text)
-		}
-		close(vm.notify)
-		vm.notify = make(chan struct{})
-		vm.mu.Unlock()
+		vm.add(text)
 		if echo != nil {
 			fmt.Fprintln(echo, text)
 		}
@@ -349,6 +341,19 @@ func (vm *VM) read(r io.Reader, echo io.Writer) {
 	vm.mu.Unlock()
 	close(vm.done)
 	vm.cleanup()
+}
+
+// add appends a console line and wakes the waiters.
+func (vm *VM) add(text string) {
+	at := time.Since(vm.start)
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	vm.lines = append(vm.lines, Line{At: at, Text: text})
+	if vm.log != nil {
+		fmt.Fprintf(vm.log, "[%8.3f] %s\n", at.Seconds(), text)
+	}
+	close(vm.notify)
+	vm.notify = make(chan struct{})
 }
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?=]*[A-Za-z]|\x1bc`)

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -213,14 +214,37 @@ func (w *Watcher) FailedBoots() int { return w.failed }
 // that a broken boot fails in seconds instead of at timeout.
 func (vm *VM) WaitReady(ctx context.Context, from int, timeout time.Duration, p Policy) (Line, int, error) {
 	w := NewWatcher(p)
-	return vm.wait(ctx, from, timeout, regexp.QuoteMeta(ready.Marker), func(l Line) (bool, error) {
+	l, i, err := vm.wait(ctx, from, timeout, regexp.QuoteMeta(ready.Marker), func(l Line) (bool, error) {
 		if strings.Contains(l.Text, ready.Marker) {
 			return true, nil
 		}
 		if err := w.Check(l); err != nil {
-			err.Tail = vm.Tail(20)
 			return false, err
 		}
 		return false, nil
 	})
+	var be *BootError
+	if errors.As(err, &be) {
+		// A failed unit's own messages (the bad setting it names) reach
+		// the console through journald, which may write them after
+		// systemd's status lines: read on for a moment before the tail.
+		vm.settle(ctx, failureGrace)
+		be.Tail = vm.Tail(20)
+	}
+	return l, i, err
+}
+
+// failureGrace is how long WaitReady reads on after a line that shows
+// that the host cannot become ready.
+const failureGrace = 2 * time.Second
+
+// settle waits for d, less if QEMU exits or ctx ends.
+func (vm *VM) settle(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-vm.done:
+	case <-ctx.Done():
+	}
 }

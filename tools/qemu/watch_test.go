@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -162,5 +163,28 @@ func TestRequiredUnitsShipped(t *testing.T) {
 	got := slices.Sorted(slices.Values(RequiredUnits()))
 	if !slices.Equal(got, want) {
 		t.Errorf("RequiredUnits() = %q, mark-successful-boot.service requires %q", got, want)
+	}
+}
+
+// TestWaitReadyReadsOn: the message of the unit that failed, which
+// journald writes to the console after systemd's status lines, is in the
+// BootError's tail.
+func TestWaitReadyReadsOn(t *testing.T) {
+	t.Parallel()
+	vm := &VM{start: time.Now(), done: make(chan struct{}), notify: make(chan struct{})}
+	late := `early-boot-config[199]: early-boot-config: apply user data: settings.network.hostname: expected a host name`
+	go func() {
+		vm.add("[FAILED] Failed to start early-boot-config.s…ware guestinfo) once per instance.")
+		vm.add("[DEPEND] Dependency failed for mark-successf…oot of the active bank successful.")
+		time.Sleep(failureGrace / 4)
+		vm.add(late)
+	}()
+	_, _, err := vm.WaitReady(t.Context(), 0, time.Minute, Policy{})
+	var be *BootError
+	if !errors.As(err, &be) || !strings.Contains(be.Reason, "mark-successful-boot.service cannot start") {
+		t.Fatalf("WaitReady = %v, want a BootError for mark-successful-boot", err)
+	}
+	if !slices.Contains(be.Tail, late) {
+		t.Errorf("tail %q lacks the failed unit's later line %q", be.Tail, late)
 	}
 }
