@@ -229,9 +229,21 @@ func (vm *VM) WaitReady(ctx context.Context, from int, timeout time.Duration, p 
 		// the console through journald, which may write them after
 		// systemd's status lines: read on for a moment before the tail.
 		vm.settle(ctx, failureGrace)
-		be.Tail = vm.Tail(20)
+		be.Tail = vm.around(i, 20, 40)
 	}
 	return l, i, err
+}
+
+// around returns up to before console lines before line i, line i, and up
+// to after lines since.
+func (vm *VM) around(i, before, after int) []string {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	var out []string
+	for _, l := range vm.lines[max(0, i-before):min(len(vm.lines), i+1+after)] {
+		out = append(out, l.Text)
+	}
+	return out
 }
 
 // failureGrace is how long WaitReady reads on after a line that shows

@@ -3,6 +3,7 @@ package qemu
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -178,6 +179,9 @@ func TestWaitReadyReadsOn(t *testing.T) {
 		vm.add("[DEPEND] Dependency failed for mark-successf…oot of the active bank successful.")
 		time.Sleep(failureGrace / 4)
 		vm.add(late)
+		for i := range 30 { // later lines do not push it out of the tail
+			vm.add(fmt.Sprintf("ata%d: SATA link down", i))
+		}
 	}()
 	_, _, err := vm.WaitReady(t.Context(), 0, time.Minute, Policy{})
 	var be *BootError
