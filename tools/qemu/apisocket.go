@@ -38,8 +38,8 @@ func socketpair() (*os.File, net.Conn, error) {
 }
 
 // serveAPI runs the bridge's host end on port and serves opts.APISocket
-// until QEMU exits.
-func (vm *VM) serveAPI(opts Options, port net.Conn) error {
+// until the VM ends.
+func (vm *VM) serveAPI(opts Options, port io.ReadWriteCloser) error {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -66,7 +66,7 @@ func (vm *VM) serveAPI(opts Options, port net.Conn) error {
 	vm.api = bridge.NewLink(bridge.Host, port, bridge.Options{Logger: log})
 	vm.apiStop = cancel
 	vm.apiDone.Go(func() {
-		// The port ends (EOF) when QEMU exits: the normal end.
+		// The port ends (EOF) when the VM ends: the normal end.
 		if err := vm.api.Run(ctx); err != nil && !errors.Is(err, io.EOF) {
 			log.Info("API bridge stopped", "error", err)
 		}

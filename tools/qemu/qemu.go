@@ -78,9 +78,12 @@ type Options struct {
 	KVM *bool
 	// Binary defaults to qemu-system-x86_64.
 	Binary string
-	// Reboot lets the guest reboot inside the same QEMU process (A/B
-	// fallback tests, a reboot through the API); by default a guest reboot
-	// ends QEMU.
+	// Reboot lets the guest reboot (A/B fallback tests, a reboot through
+	// the API) as a power cycle: a new QEMU process with the same disks,
+	// firmware variables, console and API socket (see restart.go). With
+	// Snapshot, the guest's writes persist across its reboots in overlays
+	// that are discarded when the VM ends. By default a guest reboot ends
+	// the VM.
 	Reboot bool
 	// APISocket, if set, is a path where this machine serves the guest's
 	// API socket for as long as QEMU runs: a virtio-serial port named
@@ -100,27 +103,50 @@ type Options struct {
 	// SystemVendor, if set, is the SMBIOS system manufacturer the guest
 	// sees (/sys/class/dmi/id/sys_vendor), e.g. "Amazon EC2".
 	SystemVendor string
-	// Logger receives the API bridge's log; default none.
+	// Logger receives the API bridge's log and the VM's restarts; default
+	// none.
 	Logger *slog.Logger
+
+	// diskFormat is the format of Image and DataImage: the qcow2 of the
+	// reboot overlays, or raw by default.
+	diskFormat string
 }
 
 // apiPortFD is the file descriptor number QEMU gets the host end of the
-// API bridge's channel on (the first of exec.Cmd.ExtraFiles).
+// API bridge's channel on (the first of exec.Cmd.ExtraFiles); the QMP
+// monitor's comes after it.
 const apiPortFD = 3
 
-// VM is a running QEMU process. It is safe for concurrent use.
+// qmpFD is the file descriptor number of the QMP monitor's channel.
+func qmpFD(opts Options) int {
+	if opts.APISocket != "" {
+		return apiPortFD + 1
+	}
+	return apiPortFD
+}
+
+// VM is a running virtual machine: one QEMU process, or one after another
+// when the guest reboots (Options.Reboot). It is safe for concurrent use.
 type VM struct {
-	cmd     *exec.Cmd
+	opts    Options
+	bin     string
+	args    []string
 	start   time.Time
 	done    chan struct{}
 	waitErr error
+	logger  *slog.Logger
 
-	mu     sync.Mutex
-	lines  []Line
-	notify chan struct{}
-	log    *os.File
-	tmp    string
+	mu      sync.Mutex
+	cmd     *exec.Cmd // the current process
+	stopped bool
+	lines   []Line
+	notify  chan struct{}
+	log     *os.File
+	tmp     string
+	// overlayDir holds the reboot overlays of a snapshot (restart.go).
+	overlayDir string
 
+	port    *port
 	api     *bridge.Link
 	apiStop context.CancelFunc
 	apiDone sync.WaitGroup
@@ -190,9 +216,9 @@ func Args(opts Options, varsPath string, kvm bool) ([]string, error) {
 		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0",
 		"-device", "virtio-rng-pci",
 	}
-	if !opts.Reboot {
-		args = append(args, "-no-reboot")
-	}
+	// A guest reset ends the process; with Options.Reboot the VM starts
+	// the next one.
+	args = append(args, "-no-reboot")
 	if kvm {
 		args = append(args, "-accel", "kvm", "-cpu", "host")
 	} else {
@@ -207,9 +233,13 @@ func Args(opts Options, varsPath string, kvm bool) ([]string, error) {
 	if opts.Snapshot {
 		snap = ",snapshot=on"
 	}
-	args = append(args, "-drive", "file="+opts.Image+",format=raw,if=virtio"+snap)
+	format := opts.diskFormat
+	if format == "" {
+		format = "raw"
+	}
+	args = append(args, "-drive", "file="+opts.Image+",format="+format+",if=virtio"+snap)
 	if opts.DataImage != "" {
-		args = append(args, "-drive", "file="+opts.DataImage+",format=raw,if=virtio"+snap)
+		args = append(args, "-drive", "file="+opts.DataImage+",format="+format+",if=virtio"+snap)
 	}
 	if opts.ConfigDrive != "" {
 		args = append(args, "-drive", "file="+opts.ConfigDrive+",format=raw,if=virtio,readonly=on")
@@ -225,6 +255,9 @@ func Args(opts Options, varsPath string, kvm bool) ([]string, error) {
 			"-device", "virtio-serial-pci,id=vs0",
 			"-chardev", fmt.Sprintf("socket,id=apibridge,fd=%d", apiPortFD),
 			"-device", "virtserialport,bus=vs0.0,chardev=apibridge,name="+bridge.PortName)
+	}
+	if opts.Reboot {
+		args = append(args, "-chardev", fmt.Sprintf("socket,id=qmp,fd=%d", qmpFD(opts)), "-mon", "chardev=qmp,mode=control")
 	}
 	return args, nil
 }
@@ -250,11 +283,17 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 		}
 		vm.tmp, work = d, d
 	}
+	fail := func(err error) (*VM, error) {
+		if vm.log != nil {
+			vm.log.Close()
+		}
+		vm.cleanup()
+		return nil, err
+	}
 	vars := filepath.Join(work, "OVMF_VARS.fd")
 	if opts.Firmware == UEFI {
 		if err := outfile.Copy(OVMFVars, vars, outfile.Options{Mode: 0o644, NoSync: true}); err != nil {
-			vm.cleanup()
-			return nil, fmt.Errorf("copy OVMF variables (Debian package ovmf): %w", err)
+			return fail(fmt.Errorf("copy OVMF variables (Debian package ovmf): %w", err))
 		}
 	}
 	kvm := false
@@ -266,59 +305,161 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 	if opts.ConsoleLog != "" {
 		f, err := os.Create(opts.ConsoleLog)
 		if err != nil {
-			vm.cleanup()
-			return nil, fmt.Errorf("create console log: %w", err)
+			return fail(fmt.Errorf("create console log: %w", err))
 		}
 		vm.log = f
 	}
+	opts, err := overlays(ctx, opts, vm, work)
+	if err != nil {
+		return fail(err)
+	}
 	args, err := Args(opts, vars, kvm)
 	if err != nil {
-		vm.cleanup()
-		return nil, err
+		return fail(err)
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin = nil
-	var apiHost net.Conn
+	vm.opts, vm.bin, vm.args = opts, bin, args
+	vm.logger = opts.Logger
+	if vm.logger == nil {
+		vm.logger = slog.New(slog.DiscardHandler)
+	}
 	if opts.APISocket != "" {
-		qemuEnd, hostEnd, err := socketpair()
+		vm.port = newPort()
+		if err := vm.serveAPI(opts, vm.port); err != nil {
+			return fail(err)
+		}
+	}
+	vm.start = time.Now()
+	p, err := vm.spawn(ctx)
+	if err != nil {
+		if vm.port != nil {
+			vm.port.Close()
+		}
+		vm.stopAPI()
+		return fail(err)
+	}
+	vm.cmd = p.cmd
+	go vm.run(ctx, p)
+	return vm, nil
+}
+
+// process is one QEMU process of a VM.
+type process struct {
+	cmd *exec.Cmd
+	out io.Reader
+	// reason receives the QMP SHUTDOWN reason when the process's monitor
+	// ends (Options.Reboot only).
+	reason chan string
+}
+
+// spawn starts a QEMU process and attaches its API channel to the port.
+func (vm *VM) spawn(ctx context.Context) (*process, error) {
+	cmd := exec.CommandContext(ctx, vm.bin, vm.args...)
+	cmd.Stdin = nil
+	var qemuEnds []*os.File
+	defer func() {
+		for _, f := range qemuEnds {
+			f.Close()
+		}
+	}()
+	var apiHost, qmpHost net.Conn
+	closeHosts := func() {
+		for _, c := range []net.Conn{apiHost, qmpHost} {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}
+	if vm.opts.APISocket != "" {
+		q, h, err := socketpair()
 		if err != nil {
-			vm.cleanup()
 			return nil, fmt.Errorf("create the API bridge channel: %w", err)
 		}
-		defer qemuEnd.Close()
-		cmd.ExtraFiles = []*os.File{qemuEnd}
-		apiHost = hostEnd
+		qemuEnds, apiHost = append(qemuEnds, q), h
 	}
+	if vm.opts.Reboot {
+		q, h, err := socketpair()
+		if err != nil {
+			closeHosts()
+			return nil, fmt.Errorf("create the QMP monitor channel: %w", err)
+		}
+		qemuEnds, qmpHost = append(qemuEnds, q), h
+	}
+	cmd.ExtraFiles = qemuEnds
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		vm.cleanup()
+		closeHosts()
 		return nil, fmt.Errorf("pipe qemu console: %w", err)
 	}
 	cmd.Stderr = cmd.Stdout
 	// Own process group, so that Stop and ctx cancellation end every child.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	vm.cmd = cmd
-	vm.start = time.Now()
 	if err := cmd.Start(); err != nil {
-		if apiHost != nil {
-			apiHost.Close()
-		}
-		vm.cleanup()
+		closeHosts()
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
+	p := &process{cmd: cmd, out: out}
 	if apiHost != nil {
-		if err := vm.serveAPI(opts, apiHost); err != nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			go vm.read(out, nil)
-			<-vm.done
-			return nil, err
-		}
+		vm.port.attach(apiHost)
 	}
-	go vm.read(out, opts.Console)
-	return vm, nil
+	if qmpHost != nil {
+		p.reason = make(chan string, 1)
+		go func() {
+			defer qmpHost.Close()
+			p.reason <- qmpReason(qmpHost)
+		}()
+	}
+	return p, nil
 }
 
+// run owns the VM's processes: it reads each one's console until it
+// exits, starts the next one when the guest reset itself (Options.Reboot),
+// and ends the VM when a process ends otherwise.
+func (vm *VM) run(ctx context.Context, p *process) {
+	for {
+		vm.read(p.out, vm.opts.Console)
+		err := p.cmd.Wait()
+		reason := ""
+		if p.reason != nil {
+			reason = <-p.reason
+		}
+		vm.mu.Lock()
+		stopped := vm.stopped
+		vm.mu.Unlock()
+		if reason != guestReset || stopped || ctx.Err() != nil {
+			vm.waitErr = err
+			break
+		}
+		vm.logger.Info("the guest rebooted: starting QEMU again")
+		next, err := vm.spawn(ctx)
+		if err != nil {
+			vm.waitErr = fmt.Errorf("start QEMU again after the guest rebooted: %w", err)
+			vm.add("qemu: " + vm.waitErr.Error())
+			break
+		}
+		vm.mu.Lock()
+		vm.cmd = next.cmd
+		if vm.stopped {
+			_ = syscall.Kill(-next.cmd.Process.Pid, syscall.SIGKILL)
+		}
+		vm.mu.Unlock()
+		p = next
+	}
+	if vm.port != nil {
+		vm.port.Close()
+	}
+	vm.stopAPI()
+	vm.mu.Lock()
+	if vm.log != nil {
+		vm.log.Close()
+		vm.log = nil
+	}
+	vm.mu.Unlock()
+	close(vm.done)
+	vm.cleanup()
+}
+
+// read adds the lines of one process's console until it ends.
 func (vm *VM) read(r io.Reader, echo io.Writer) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -331,16 +472,8 @@ func (vm *VM) read(r io.Reader, echo io.Writer) {
 			fmt.Fprintln(echo, text)
 		}
 	}
-	vm.waitErr = vm.cmd.Wait()
-	vm.stopAPI()
-	vm.mu.Lock()
-	if vm.log != nil {
-		vm.log.Close()
-		vm.log = nil
-	}
-	vm.mu.Unlock()
-	close(vm.done)
-	vm.cleanup()
+	// A line too long for the scanner must not stop QEMU on a full pipe.
+	_, _ = io.Copy(io.Discard, r)
 }
 
 // add appends a console line and wakes the waiters.
@@ -449,8 +582,12 @@ func (vm *VM) Wait(ctx context.Context, timeout time.Duration) error {
 
 // Stop kills QEMU and waits for it to exit.
 func (vm *VM) Stop() {
-	if vm.cmd.Process != nil {
-		_ = syscall.Kill(-vm.cmd.Process.Pid, syscall.SIGKILL)
+	vm.mu.Lock()
+	vm.stopped = true
+	cmd := vm.cmd
+	vm.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	<-vm.done
 }
@@ -458,5 +595,8 @@ func (vm *VM) Stop() {
 func (vm *VM) cleanup() {
 	if vm.tmp != "" {
 		os.RemoveAll(vm.tmp)
+	}
+	if vm.overlayDir != "" {
+		os.RemoveAll(vm.overlayDir)
 	}
 }
