@@ -347,8 +347,31 @@ type process struct {
 	cmd *exec.Cmd
 	out io.Reader
 	// reason receives the QMP SHUTDOWN reason when the process's monitor
-	// ends (Options.Reboot only).
+	// ends (Options.Reboot only); qmp is this machine's end of it.
 	reason chan string
+	qmp    net.Conn
+}
+
+// monitorGrace bounds the wait for the end of a process's monitor after
+// the process has exited: a child of QEMU that kept the channel open
+// must not hold the VM.
+const monitorGrace = 5 * time.Second
+
+// shutdownReason returns the reason of the process's last SHUTDOWN event,
+// once it has exited.
+func (p *process) shutdownReason() string {
+	if p.reason == nil {
+		return ""
+	}
+	t := time.NewTimer(monitorGrace)
+	defer t.Stop()
+	select {
+	case r := <-p.reason:
+		return r
+	case <-t.C:
+		p.qmp.Close()
+		return <-p.reason
+	}
 }
 
 // spawn starts a QEMU process and attaches its API channel to the port.
@@ -403,7 +426,7 @@ func (vm *VM) spawn(ctx context.Context) (*process, error) {
 		vm.port.attach(apiHost)
 	}
 	if qmpHost != nil {
-		p.reason = make(chan string, 1)
+		p.reason, p.qmp = make(chan string, 1), qmpHost
 		go func() {
 			defer qmpHost.Close()
 			p.reason <- qmpReason(qmpHost)
@@ -419,10 +442,7 @@ func (vm *VM) run(ctx context.Context, p *process) {
 	for {
 		vm.read(p.out, vm.opts.Console)
 		err := p.cmd.Wait()
-		reason := ""
-		if p.reason != nil {
-			reason = <-p.reason
-		}
+		reason := p.shutdownReason()
 		vm.mu.Lock()
 		stopped := vm.stopped
 		vm.mu.Unlock()
