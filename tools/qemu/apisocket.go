@@ -80,8 +80,11 @@ func (vm *VM) serveAPI(opts Options, port io.ReadWriteCloser) error {
 	return nil
 }
 
-// stopAPI stops serving the API socket.
+// stopAPI closes the bridge's port and stops serving the API socket.
 func (vm *VM) stopAPI() {
+	if vm.port != nil {
+		vm.port.Close()
+	}
 	if vm.apiStop != nil {
 		vm.apiStop()
 		vm.apiDone.Wait()

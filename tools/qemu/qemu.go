@@ -331,9 +331,6 @@ func Start(ctx context.Context, opts Options) (*VM, error) {
 	vm.start = time.Now()
 	p, err := vm.spawn(ctx)
 	if err != nil {
-		if vm.port != nil {
-			vm.port.Close()
-		}
 		vm.stopAPI()
 		return fail(err)
 	}
@@ -464,9 +461,6 @@ func (vm *VM) run(ctx context.Context, p *process) {
 		}
 		vm.mu.Unlock()
 		p = next
-	}
-	if vm.port != nil {
-		vm.port.Close()
 	}
 	vm.stopAPI()
 	vm.mu.Lock()

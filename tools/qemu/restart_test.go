@@ -111,11 +111,7 @@ func TestOverlayKeepsImage(t *testing.T) {
 
 func TestPortAcrossProcesses(t *testing.T) {
 	p := newPort()
-	pair := func() (far, near net.Conn) {
-		far, near = net.Pipe()
-		return far, near
-	}
-	far1, near1 := pair()
+	far1, near1 := net.Pipe()
 	p.attach(near1)
 	go func() { far1.Write([]byte("one")); far1.Close() }()
 	b := make([]byte, 16)
@@ -138,7 +134,7 @@ func TestPortAcrossProcesses(t *testing.T) {
 		t.Fatalf("Read returned %q with no channel attached", g)
 	case <-time.After(100 * time.Millisecond):
 	}
-	far2, near2 := pair()
+	far2, near2 := net.Pipe()
 	p.attach(near2)
 	go far2.Write([]byte("two"))
 	if g := <-got; g != "two|" {

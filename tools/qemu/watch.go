@@ -228,7 +228,7 @@ func (vm *VM) WaitReady(ctx context.Context, from int, timeout time.Duration, p 
 		// A failed unit's own messages (the bad setting it names) reach
 		// the console through journald, which may write them after
 		// systemd's status lines: read on for a moment before the tail.
-		vm.settle(ctx, failureGrace)
+		_ = vm.Wait(ctx, failureGrace)
 		be.Tail = vm.around(i, 20, 40)
 	}
 	return l, i, err
@@ -249,14 +249,3 @@ func (vm *VM) around(i, before, after int) []string {
 // failureGrace is how long WaitReady reads on after a line that shows
 // that the host cannot become ready.
 const failureGrace = 2 * time.Second
-
-// settle waits for d, less if QEMU exits or ctx ends.
-func (vm *VM) settle(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-vm.done:
-	case <-ctx.Done():
-	}
-}
