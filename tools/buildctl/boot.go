@@ -169,8 +169,9 @@ func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
 	}
 	if f.apiSocket != "" {
 		fmt.Fprintf(a.stderr, "buildctl: API socket %s (apiclient --socket-path %s get); Ctrl-C stops the VM\n", f.apiSocket, f.apiSocket)
-		// The agent starts with the port, before host ready; a host
-		// without it after a while has no agent.
+		// udev starts the agent when the port appears, beside the units
+		// host ready waits for, so it may say hello after host ready; a
+		// host without it after a minute has no agent.
 		deadline := time.After(time.Minute)
 	wait:
 		for vm.APISession() == 0 {
