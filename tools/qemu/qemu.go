@@ -469,8 +469,10 @@ func (vm *VM) run(ctx context.Context, p *process) {
 		vm.log = nil
 	}
 	vm.mu.Unlock()
-	close(vm.done)
+	// The temporary files (snapshot overlays) go before done closes, so
+	// that a VM that has ended leaves nothing behind.
 	vm.cleanup()
+	close(vm.done)
 }
 
 // read adds the lines of one process's console until it ends.
