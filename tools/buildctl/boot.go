@@ -169,23 +169,8 @@ func (a *app) boot(ctx context.Context, img string, f bootFlags) error {
 	}
 	if f.apiSocket != "" {
 		fmt.Fprintf(a.stderr, "buildctl: API socket %s (apiclient --socket-path %s get); Ctrl-C stops the VM\n", f.apiSocket, f.apiSocket)
-		// udev starts the agent when the port appears, beside the units
-		// host ready waits for, so it may say hello after host ready; a
-		// host without it after a minute has no agent.
-		deadline := time.After(time.Minute)
-	wait:
-		for vm.APISession() == 0 {
-			select {
-			case <-time.After(time.Second):
-			case <-deadline:
-				break wait
-			case <-vm.Done():
-				break wait
-			case <-ctx.Done():
-				break wait
-			}
-		}
-		if vm.APISession() == 0 && ctx.Err() == nil {
+		// A host without the agent after a minute has none.
+		if vm.WaitAPISession(ctx, time.Minute) == 0 && ctx.Err() == nil {
 			fmt.Fprintf(a.stderr, "buildctl: no API bridge agent answers in the guest: is the image built with the debug-api image feature? (docs/vm.md)\n")
 		}
 	}

@@ -44,23 +44,6 @@ func bootWithAPI(t *testing.T, opts qemu.Options) (*qemu.VM, qemu.Line, string) 
 	return vm, line, opts.APISocket
 }
 
-// waitSession waits up to a minute after host ready for the guest's
-// bridge agent to say hello and returns its session. udev starts the
-// agent when the port appears, beside the units host ready waits for
-// (which get the CPU first while the system starts, docs/host.md), so host
-// ready may come first; a client meanwhile waits for the agent (docs/vm.md).
-func waitSession(t *testing.T, vm *qemu.VM) uint32 {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for vm.APISession() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("a minute after host ready, the bridge has no guest session")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return vm.APISession()
-}
-
 // apiclientOK runs the normal apiclient command line against socket and
 // returns its standard output; a non-zero exit fails the test.
 func apiclientOK(t *testing.T, socket string, args ...string) string {
@@ -97,7 +80,11 @@ func getJSON(t *testing.T, socket string, args ...string) map[string]any {
 func TestBridgeAPI(t *testing.T) {
 	img, _ := builtImage(t)
 	vm, _, sock := bootWithAPI(t, qemu.Options{Image: img, Snapshot: true, Firmware: qemu.UEFI})
-	session := waitSession(t, vm)
+	// The agent may say hello after host ready (docs/vm.md).
+	session := vm.WaitAPISession(t.Context(), time.Minute)
+	if session == 0 {
+		t.Fatal("a minute after host ready, the bridge has no guest session")
+	}
 
 	osInfo, _ := getJSON(t, sock, "os")["os"].(map[string]any)
 	if osInfo["variant_id"] != variant || osInfo["arch"] != "x86_64" {

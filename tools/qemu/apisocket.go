@@ -91,6 +91,32 @@ func (vm *VM) stopAPI() {
 	}
 }
 
+// WaitAPISession waits for the guest's bridge agent to say hello and
+// returns its session, or 0 when timeout passes, QEMU exits or ctx ends
+// first. udev starts the agent when its port appears, beside the units
+// that host ready waits for, so the hello may come after host ready
+// (docs/vm.md).
+func (vm *VM) WaitAPISession(ctx context.Context, timeout time.Duration) uint32 {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s := vm.APISession(); s != 0 {
+			return s
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return vm.APISession()
+		case <-vm.done:
+			return vm.APISession()
+		case <-ctx.Done():
+			return vm.APISession()
+		}
+	}
+}
+
 // APISession returns the bridge session of the guest's agent: 0 until the
 // agent has said hello, a new number after each guest restart. It is 0
 // without Options.APISocket.

@@ -221,7 +221,15 @@ func TestQEMUNetworkAndBridge(t *testing.T) {
 	if vm.APISession() != 0 {
 		t.Errorf("APISession = %08x without a guest agent", vm.APISession())
 	}
+	start = time.Now()
+	if s := vm.WaitAPISession(t.Context(), 300*time.Millisecond); s != 0 || time.Since(start) < 300*time.Millisecond {
+		t.Errorf("WaitAPISession without a guest agent = %08x after %s, want 0 after the timeout", s, time.Since(start))
+	}
 	vm.Stop()
+	start = time.Now()
+	if s := vm.WaitAPISession(t.Context(), time.Minute); s != 0 || time.Since(start) > 10*time.Second {
+		t.Errorf("WaitAPISession after QEMU stopped = %08x after %s, want 0 at once", s, time.Since(start))
+	}
 	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("API socket %s after QEMU stopped: %v, want it removed", sock, err)
 	}
