@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -48,8 +47,7 @@ func crashHelper(spec string) int {
 	cfg := Config{Base: a.Base, To: manifest.MustParseVersion(a.To), Source: DirSource{Dir: a.Source}, step: func(string) {
 		n++
 		if n == a.StopAt {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {}
+			testkit.KillSelf()
 		}
 	}}
 	if _, err := Run(context.Background(), cfg); err != nil {

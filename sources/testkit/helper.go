@@ -52,3 +52,12 @@ func RunKilled(t testing.TB, cmd *exec.Cmd, kill time.Duration) (killed bool, ou
 	}
 	return false, b.String()
 }
+
+// KillSelf ends the calling process with SIGKILL, as a power cut would
+// end it: no deferred function runs and nothing buffered is written. A
+// crash test's helper calls it at the step it was told to stop before;
+// RunKilled in the parent then reports the kill.
+func KillSelf() {
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,8 +48,7 @@ func crashHelper(spec string) int {
 	}
 	return updater.MainWithStep(context.Background(), a.Args, os.Stdout, os.Stderr, func(name string) {
 		if name == a.StopAt {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {}
+			testkit.KillSelf()
 		}
 	})
 }
