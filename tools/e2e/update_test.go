@@ -21,6 +21,7 @@ import (
 	"github.com/petrel-os/petrel/sources/bootstate"
 	"github.com/petrel-os/petrel/sources/gpt"
 	"github.com/petrel-os/petrel/sources/testkit"
+	"github.com/petrel-os/petrel/sources/testkit/registrytest"
 	"github.com/petrel-os/petrel/tools/qemu"
 )
 
@@ -437,19 +438,27 @@ func (h *updateHost) ntp() string {
 // with its settings carried over by N+1's migration (a renamed setting
 // keeps its value, a new one has its default); version-lock = N downgrades
 // it the same way back to bank A, where the old name and value are back
-// and the new setting is gone. Then release N+2, whose bank cannot boot,
-// is published: the host writes it, reboots, the initramfs refuses it,
-// and the host comes back on bank A by itself, still N.
+// and the new setting is gone. Bank B still holds N+1, which booted:
+// `partflip rollback-to-inactive`, run on the host through sheltie in the
+// superpowered admin container (upstream's signpost, run the same way),
+// and a reboot bring the host back to B on N+1, whose migrator carries
+// the settings forward again from the migrations the updater saved. Then
+// release N+2, whose bank cannot boot, is published: the host writes it
+// into bank A, reboots, the initramfs refuses it, and the host comes back
+// on bank B by itself, still N+1; a second rollback is refused, naming
+// bank A's state, and changes nothing.
 func TestUpdateAB(t *testing.T) {
 	testkit.IsolateGit(t)
 	repo := prepareReleases(t)
 	addr, served := serveRepo(t, repo.dir)
 	base := "http://" + strings.TrimSuffix(repoGuest, ":80") + "/" + variant + "/x86_64"
+	registry := registrytest.Start(t, "", "")
+	buildctlOK(t, "container-image", "--name", "admin", "--push", registry+"/petrel/admin:e2e")
 
 	nImage, _ := builtImage(t)
 	img := copyDisk(t, nImage, "update.img")
 	vm, line, sock := bootWithAPI(t, qemu.Options{Image: img, Firmware: qemu.UEFI,
-		GuestForwards: []qemu.GuestForward{{Guest: repoGuest, Host: addr}}})
+		GuestForwards: []qemu.GuestForward{{Guest: repoGuest, Host: addr}, {Guest: guestRegistry, Host: registry}}})
 	h := &updateHost{t: t, vm: vm, sock: sock, img: img}
 	if !strings.HasSuffix(line.Text, "bank A") || h.osVersion() != releaseN {
 		t.Fatalf("first boot: ready line %q, /os version %s; want bank A, %s", line.Text, h.osVersion(), releaseN)
@@ -480,7 +489,33 @@ func TestUpdateAB(t *testing.T) {
 		t.Errorf("settings.ntp back on %s = %s, want %s (the old name and value, the added setting gone)", releaseN, got, want)
 	}
 
-	// N+2 cannot boot: the host falls back to bank A by itself.
+	// Back to N+1 on bank B, which booted before, by hand.
+	apiclientOK(t, sock, "set", "--json", fmt.Sprintf(`{"container-registry":{"insecure-registries":[%q]},`+
+		`"host-containers":{"admin":{"enabled":true,"superpowered":true,"source":"%s/petrel/admin:e2e"}}}`, guestRegistry, guestRegistry))
+	waitStatus(t, sock, "admin", api.ContainerRunning, "")
+	before := diskBootState(t, img)
+	if !before.B.Successful {
+		t.Fatalf("boot state before the rollback = %+v, want bank B (%s) marked successful", before, releaseNext)
+	}
+	t.Logf("partflip rollback-to-inactive: %s", strings.TrimSpace(apiclientOK(t, sock, "exec", "admin", "--", "sheltie", "partflip", "rollback-to-inactive")))
+	if s := diskBootState(t, img); s.B.Priority != 2 || s.A.Priority != 1 || bootstate.Next(s).Bank != bootstate.BankB {
+		t.Fatalf("boot state after partflip rollback-to-inactive = %+v (before %+v), want bank B first", s, before)
+	}
+	from := vm.Len()
+	apiclientOK(t, sock, "reboot")
+	line, _, err := vm.WaitReady(t.Context(), from, bootTimeout, qemu.Policy{})
+	if err != nil {
+		t.Fatalf("boot after partflip rollback-to-inactive: %v", err)
+	}
+	if !strings.HasSuffix(line.Text, "bank B") || h.osVersion() != releaseNext {
+		t.Fatalf("after the rollback: ready line %q, /os version %s; want bank B, %s", line.Text, h.osVersion(), releaseNext)
+	}
+	t.Logf("after the rollback: %s", line.Text)
+	if got, want := h.ntp(), `{"servers":`+ntpServers+`,"step-on-boot":true}`; got != want {
+		t.Errorf("settings.ntp after the rollback to %s = %s, want %s (migrated forward at boot)", releaseNext, got, want)
+	}
+
+	// N+2 cannot boot: the host falls back to bank B by itself.
 	repo.buildctlIn(t, releaseBroke, repo.nextBin, repo.broken, "repo")
 	apiclientOK(t, sock, "set", "updates.version-lock=latest")
 	if st := h.check(); st.ChosenUpdate == nil || st.ChosenUpdate.Version != releaseBroke {
@@ -490,34 +525,49 @@ func TestUpdateAB(t *testing.T) {
 	// (prepare, poll the status, activate, reboot), which also leaves the
 	// updater's own figures in the status document.
 	figures := h.prepareRaw()
-	from := vm.Len()
+	from = vm.Len()
 	apiclientOK(t, sock, "raw", "-m", "POST", "-u", "/actions/activate-update")
 	if st := h.settled(); st.UpdateState != api.UpdateReady {
 		t.Fatalf("status after activate-update: %+v, want Ready", st)
 	}
 	apiclientOK(t, sock, "reboot")
-	line, _, err := vm.WaitReady(t.Context(), from, bootTimeout, qemu.Policy{FailedBoots: 1})
+	line, _, err = vm.WaitReady(t.Context(), from, bootTimeout, qemu.Policy{FailedBoots: 1})
 	if err != nil {
 		t.Fatalf("boot after the update to %s: %v", releaseBroke, err)
 	}
-	if !strings.HasSuffix(line.Text, "bank A") || h.osVersion() != releaseN {
-		t.Errorf("after the update to %s that cannot boot: ready line %q, /os version %s; want bank A, %s", releaseBroke, line.Text, h.osVersion(), releaseN)
+	if !strings.HasSuffix(line.Text, "bank B") || h.osVersion() != releaseNext {
+		t.Errorf("after the update to %s that cannot boot: ready line %q, /os version %s; want bank B, %s", releaseBroke, line.Text, h.osVersion(), releaseNext)
 	}
 	lines := vm.Lines()
 	refused := regexp.MustCompile(regexp.QuoteMeta(`petrel-init: fatal: invalid kernel command line: petrel.mount="broken": expected SOURCE:TARGET:FSTYPE`))
-	iB := consoleIndex(lines, from, grubBootsB)
-	iF := consoleIndex(lines, iB, refused)
-	iA := consoleIndex(lines, iF, grubBootsA)
-	if iB < 0 || iF < 0 || iA < 0 {
-		t.Errorf("console after the apply: GRUB chose B at line %d, the initramfs refused it at %d, GRUB chose A at %d; want all three in this order", iB, iF, iA)
+	iA := consoleIndex(lines, from, grubBootsA)
+	iF := consoleIndex(lines, iA, refused)
+	iB := consoleIndex(lines, iF, grubBootsB)
+	if iA < 0 || iF < 0 || iB < 0 {
+		t.Errorf("console after the apply: GRUB chose A at line %d, the initramfs refused it at %d, GRUB chose B at %d; want all three in this order", iA, iF, iB)
 	}
-	if s := diskBootState(t, img); s.B.Successful || s.B.TriesLeft != 0 || !s.A.Successful {
-		t.Errorf("boot state after the failed bank = %+v, want B unmarked with its try spent, A successful", s)
+	fellBack := diskBootState(t, img)
+	if fellBack.A.Successful || fellBack.A.TriesLeft != 0 || !fellBack.B.Successful {
+		t.Errorf("boot state after the failed bank = %+v, want A unmarked with its try spent, B successful", fellBack)
 	}
-	if got, want := h.ntp(), `{"time-servers":`+ntpServers+`}`; got != want {
+	if got, want := h.ntp(), `{"servers":`+ntpServers+`,"step-on-boot":true}`; got != want {
 		t.Errorf("settings.ntp after the fallback = %s, want %s", got, want)
+	}
+	// Bank A neither booted nor has a try left: no rollback to it. (The
+	// exec protocol carries the command's standard output and error
+	// together.)
+	waitStatus(t, sock, "admin", api.ContainerRunning, "")
+	out, _, code := runAPIClient(t, sock, "exec", "admin", "--", "sheltie", "partflip", "rollback-to-inactive")
+	refusal := &bootstate.StateError{Op: "rollback-to-inactive", Bank: bootstate.BankA, State: fellBack.A, Err: bootstate.ErrNotBootable}
+	if want := refusal.Error(); code != 1 || !strings.Contains(out, want) {
+		t.Errorf("partflip rollback-to-inactive towards the failed bank: exit %d, output %q; want exit 1 with %q", code, out, want)
+	} else {
+		t.Logf("partflip rollback-to-inactive towards the failed bank: exit %d: %s", code, strings.TrimSpace(out))
+	}
+	if s := diskBootState(t, img); s != fellBack {
+		t.Errorf("boot state after the refused rollback = %+v, want it unchanged (%+v)", s, fellBack)
 	}
 	t.Logf("from apiclient update apply --reboot to host ready on the new bank: update %.1fs, downgrade %.1fs; %d MB served by the repository",
 		upTook.Seconds(), downTook.Seconds(), served.Load()>>20)
-	t.Logf("the updater writing %s into bank B in the VM: %s", releaseBroke, figures)
+	t.Logf("the updater writing %s into bank A in the VM: %s", releaseBroke, figures)
 }
