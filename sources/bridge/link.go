@@ -466,16 +466,9 @@ func (l *Link) Open(ctx context.Context) (*Stream, error) {
 		return nil, errors.New("open bridge stream: only the host end opens streams")
 	}
 	l.mu.Lock()
-	for !l.up && !l.closed {
-		ch := l.upCh
+	if err := l.waitUpLocked(ctx); err != nil {
 		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-l.done:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("open bridge stream: wait for the guest agent: %w", ctx.Err())
-		}
-		l.mu.Lock()
+		return nil, fmt.Errorf("open bridge stream: wait for the guest agent: %w", err)
 	}
 	if l.closed {
 		l.mu.Unlock()
@@ -518,6 +511,38 @@ func (l *Link) Dial(ctx context.Context) (*Stream, error) {
 			return nil, fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
 	}
+}
+
+// waitUpLocked waits, with l.mu held (and released while it waits),
+// until a guest session is up or the link has stopped; it returns ctx's
+// error when ctx ends first.
+func (l *Link) waitUpLocked(ctx context.Context) error {
+	for !l.up && !l.closed {
+		ch := l.upCh
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-l.done:
+		case <-ctx.Done():
+			l.mu.Lock()
+			return ctx.Err()
+		}
+		l.mu.Lock()
+	}
+	return nil
+}
+
+// WaitSession waits for a guest session (host only: the guest's agent
+// says hello) and returns its number, or 0 when the link stops or ctx
+// ends first.
+func (l *Link) WaitSession(ctx context.Context) uint32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_ = l.waitUpLocked(ctx) // on ctx's end: the session, if one came
+	if !l.up {
+		return 0
+	}
+	return l.session
 }
 
 // Session returns the current session number, 0 before the first.

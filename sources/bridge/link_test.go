@@ -408,6 +408,23 @@ func TestGuestRestart(t *testing.T) {
 	}
 }
 
+// TestWaitSession waits for the guest's hello: 0 when the context ends
+// with no agent, the session once one says hello, at once.
+func TestWaitSession(t *testing.T) {
+	r := newRig(t, echoServer(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if s := r.host.WaitSession(ctx); s != 0 || ctx.Err() == nil {
+		t.Errorf("WaitSession without a guest agent = %08x before its context ended (%v), want 0 after", s, ctx.Err())
+	}
+	r.startGuest(Options{})
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if s := r.host.WaitSession(ctx); s == 0 || s != r.host.Session() {
+		t.Errorf("WaitSession with a guest agent = %08x (%v), want the host's session %08x", s, ctx.Err(), r.host.Session())
+	}
+}
+
 // TestStaleBytes puts garbage, a frame cut short and a whole frame of an
 // old session into the channel before a guest attaches.
 func TestStaleBytes(t *testing.T) {

@@ -97,24 +97,13 @@ func (vm *VM) stopAPI() {
 // that host ready waits for, so the hello may come after host ready
 // (docs/vm.md).
 func (vm *VM) WaitAPISession(ctx context.Context, timeout time.Duration) uint32 {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if s := vm.APISession(); s != 0 {
-			return s
-		}
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			return vm.APISession()
-		case <-vm.done:
-			return vm.APISession()
-		case <-ctx.Done():
-			return vm.APISession()
-		}
+	if vm.api == nil {
+		return 0
 	}
+	// The link stops before done closes (run calls stopAPI first).
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return vm.api.WaitSession(ctx)
 }
 
 // APISession returns the bridge session of the guest's agent: 0 until the
